@@ -1,0 +1,550 @@
+package strictjson
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/patchbay-mcp/patchbay"
+)
+
+// Options bounds a document.
+type Options struct {
+	// MaxArray is the longest array allowed anywhere (0: no limit).
+	MaxArray int
+	// MaxDepth bounds nesting (0: 512).
+	MaxDepth int
+	// Unbounded lists top-level member names whose contents are exempt from
+	// MaxArray (the openapi member of a connector import).
+	Unbounded []string
+}
+
+// ErrorKind classifies a failed Check.
+type ErrorKind int
+
+// Kinds of Error.
+const (
+	KindSyntax    ErrorKind = iota + 1 // not one valid JSON value, or invalid UTF-8
+	KindDuplicate                      // a member name appears twice in one object
+	KindUnknown                        // a member the target type does not have
+	KindArray                          // an array over MaxArray
+	KindDepth                          // nesting over MaxDepth
+)
+
+// Error is a violation, with the dot path of the member concerned.
+type Error struct {
+	Kind ErrorKind
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Invalid converts e to the contract's INVALID_REQUEST error.
+func (e *Error) Invalid() *patchbay.Error {
+	pe := patchbay.Errorf(patchbay.EInvalid, "%s", e.Msg)
+	if e.Path != "" {
+		pe.Field(e.Path)
+	}
+	return pe
+}
+
+// Elem is implemented by wrapper types (Optional) whose JSON form is that of
+// another type, so that member checks look through them.
+type Elem interface{ StrictElem() reflect.Type }
+
+var (
+	rawType  = reflect.TypeFor[json.RawMessage]()
+	elemType = reflect.TypeFor[Elem]()
+)
+
+// Check validates data as one JSON value without duplicate members, within
+// opts. It checks no member names against a type.
+func Check(data []byte, opts Options) error {
+	return scan(data, nil, opts)
+}
+
+// Decode checks data against the JSON shape of v's type (unknown or
+// case-variant members are errors) and then unmarshals it into v. Errors are
+// *patchbay.Error values with code INVALID_REQUEST and details.field.
+func Decode(data []byte, v any, opts Options) error {
+	if err := scan(data, reflect.TypeOf(v), opts); err != nil {
+		if se, ok := err.(*Error); ok {
+			return se.Invalid()
+		}
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return unmarshalError(err)
+	}
+	return nil
+}
+
+func unmarshalError(err error) error {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		field := e.Field
+		if field == "" {
+			return patchbay.Errorf(patchbay.EInvalid, "request body must be a JSON %s", jsonKind(e.Type)).Wrap(err)
+		}
+		return patchbay.Errorf(patchbay.EInvalid, "%s must be %s", field, article(jsonKind(e.Type))).Field(field).Wrap(err)
+	case *patchbay.Error:
+		return e
+	}
+	var pe *patchbay.Error
+	if errorsAs(err, &pe) {
+		return pe
+	}
+	return patchbay.Errorf(patchbay.EInvalid, "request body is not valid JSON").Wrap(err)
+}
+
+func article(kind string) string {
+	switch kind[0] {
+	case 'a', 'e', 'i', 'o', 'u':
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(elemType) {
+		return jsonKind(reflect.Zero(t).Interface().(Elem).StrictElem())
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "value"
+}
+
+type scanner struct {
+	data  []byte
+	i     int
+	opts  Options
+	depth int
+}
+
+func scan(data []byte, t reflect.Type, opts Options) error {
+	if opts.MaxDepth == 0 {
+		opts.MaxDepth = 512
+	}
+	s := &scanner{data: data, opts: opts}
+	s.skipWS()
+	if err := s.value(t, "", opts.MaxArray); err != nil {
+		return err
+	}
+	s.skipWS()
+	if s.i != len(s.data) {
+		return &Error{Kind: KindSyntax, Msg: "unexpected data after the JSON value"}
+	}
+	return nil
+}
+
+func (s *scanner) syntax() error {
+	return &Error{Kind: KindSyntax, Msg: "request body is not valid JSON"}
+}
+
+func (s *scanner) skipWS() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// shape resolves t to the type whose members or elements matter: pointers
+// and Elem wrappers are looked through; nil means anything goes.
+func shape(t reflect.Type) reflect.Type {
+	for t != nil {
+		if t == rawType {
+			return nil
+		}
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+			continue
+		}
+		if t.Implements(elemType) {
+			t = reflect.Zero(t).Interface().(Elem).StrictElem()
+			continue
+		}
+		if t.Kind() == reflect.Interface {
+			return nil
+		}
+		return t
+	}
+	return nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func (s *scanner) value(t reflect.Type, path string, maxArray int) error {
+	if s.i >= len(s.data) {
+		return s.syntax()
+	}
+	switch c := s.data[s.i]; {
+	case c == '{':
+		return s.object(shape(t), path, maxArray)
+	case c == '[':
+		return s.array(shape(t), path, maxArray)
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	}
+	return s.syntax()
+}
+
+func (s *scanner) lit(l string) error {
+	if len(s.data)-s.i < len(l) || string(s.data[s.i:s.i+len(l)]) != l {
+		return s.syntax()
+	}
+	s.i += len(l)
+	return nil
+}
+
+func (s *scanner) number() error {
+	start := s.i
+	if s.data[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.i < len(s.data) && s.data[s.i] == '0' {
+		s.i++
+	} else if digits() == 0 {
+		return s.syntax()
+	}
+	if s.i < len(s.data) && s.data[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return s.syntax()
+		}
+	}
+	if s.i < len(s.data) && (s.data[s.i] == 'e' || s.data[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.data) && (s.data[s.i] == '+' || s.data[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return s.syntax()
+		}
+	}
+	if s.i == start {
+		return s.syntax()
+	}
+	return nil
+}
+
+// str scans a string at s.i and returns its decoded value. The fast path
+// (no escapes) returns a substring without copying more than once.
+func (s *scanner) str() (string, error) {
+	s.i++ // opening quote
+	start := s.i
+	escaped := false
+	for s.i < len(s.data) {
+		c := s.data[s.i]
+		switch {
+		case c == '"':
+			raw := s.data[start:s.i]
+			s.i++
+			if !escaped {
+				if !utf8.Valid(raw) {
+					return "", s.syntax()
+				}
+				return string(raw), nil
+			}
+			return unescape(raw)
+		case c == '\\':
+			escaped = true
+			s.i += 2
+		case c < 0x20:
+			return "", s.syntax()
+		default:
+			s.i++
+		}
+	}
+	return "", s.syntax()
+}
+
+func unescape(raw []byte) (string, error) {
+	var b strings.Builder
+	b.Grow(len(raw))
+	bad := &Error{Kind: KindSyntax, Msg: "request body is not valid JSON"}
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", bad
+			}
+			b.Write(raw[i : i+size])
+			i += size
+			continue
+		}
+		if i+1 >= len(raw) {
+			return "", bad
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			b.WriteByte(raw[i+1])
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, ok := hex4(raw, i+2)
+			if !ok {
+				return "", bad
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(0), false
+				if i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2, ok = hex4(raw, i+2)
+				}
+				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+					b.WriteRune(dec)
+					i += 6
+					continue
+				}
+				// A lone surrogate is not a valid Unicode string.
+				return "", bad
+			}
+			b.WriteRune(r)
+			continue
+		default:
+			return "", bad
+		}
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
+	return rune(v), err == nil
+}
+
+type fieldSet struct {
+	names map[string]reflect.Type // struct: allowed members
+	elem  reflect.Type            // map: every member has this type
+	any   bool                    // anything goes (interface, RawMessage, non-object)
+}
+
+func fieldsOf(t reflect.Type) fieldSet {
+	if t == nil {
+		return fieldSet{any: true}
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return fieldSet{elem: t.Elem()}
+	case reflect.Struct:
+		fs := fieldSet{names: make(map[string]reflect.Type, t.NumField())}
+		addFields(fs.names, t)
+		return fs
+	}
+	return fieldSet{any: true}
+}
+
+func addFields(m map[string]reflect.Type, t reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				addFields(m, ft)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+}
+
+func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
+	s.depth++
+	if s.depth > s.opts.MaxDepth {
+		return &Error{Kind: KindDepth, Path: path, Msg: "JSON nesting is too deep"}
+	}
+	defer func() { s.depth-- }()
+	fs := fieldsOf(t)
+	s.i++ // {
+	s.skipWS()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	var seen []string // small objects dominate: a slice beats a map
+	var seenMap map[string]struct{}
+	for {
+		if s.i >= len(s.data) || s.data[s.i] != '"' {
+			return s.syntax()
+		}
+		name, err := s.str()
+		if err != nil {
+			return err
+		}
+		p := join(path, name)
+		if seenMap != nil {
+			if _, dup := seenMap[name]; dup {
+				return &Error{Kind: KindDuplicate, Path: p, Msg: "duplicate field " + strconv.Quote(p)}
+			}
+			seenMap[name] = struct{}{}
+		} else {
+			for _, n := range seen {
+				if n == name {
+					return &Error{Kind: KindDuplicate, Path: p, Msg: "duplicate field " + strconv.Quote(p)}
+				}
+			}
+			seen = append(seen, name)
+			if len(seen) > 16 {
+				seenMap = make(map[string]struct{}, 32)
+				for _, n := range seen {
+					seenMap[n] = struct{}{}
+				}
+			}
+		}
+		var ft reflect.Type
+		switch {
+		case fs.any:
+		case fs.names != nil:
+			var ok bool
+			if ft, ok = fs.names[name]; !ok {
+				return &Error{Kind: KindUnknown, Path: p, Msg: "unknown field " + strconv.Quote(p)}
+			}
+		default:
+			ft = fs.elem
+		}
+		s.skipWS()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return s.syntax()
+		}
+		s.i++
+		s.skipWS()
+		limit := maxArray
+		if path == "" && s.depth == 1 {
+			for _, u := range s.opts.Unbounded {
+				if u == name {
+					limit = 0
+				}
+			}
+		}
+		if err := s.value(ft, p, limit); err != nil {
+			return err
+		}
+		s.skipWS()
+		if s.i >= len(s.data) {
+			return s.syntax()
+		}
+		if s.data[s.i] == ',' {
+			s.i++
+			s.skipWS()
+			continue
+		}
+		if s.data[s.i] == '}' {
+			s.i++
+			return nil
+		}
+		return s.syntax()
+	}
+}
+
+func (s *scanner) array(t reflect.Type, path string, maxArray int) error {
+	s.depth++
+	if s.depth > s.opts.MaxDepth {
+		return &Error{Kind: KindDepth, Path: path, Msg: "JSON nesting is too deep"}
+	}
+	defer func() { s.depth-- }()
+	var et reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		et = t.Elem()
+	}
+	s.i++ // [
+	s.skipWS()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for n := 0; ; n++ {
+		if maxArray > 0 && n >= maxArray {
+			return &Error{Kind: KindArray, Path: path, Msg: path + " may hold at most " + strconv.Itoa(maxArray) + " items"}
+		}
+		if err := s.value(et, path+"["+strconv.Itoa(n)+"]", maxArray); err != nil {
+			return err
+		}
+		s.skipWS()
+		if s.i >= len(s.data) {
+			return s.syntax()
+		}
+		if s.data[s.i] == ',' {
+			s.i++
+			s.skipWS()
+			continue
+		}
+		if s.data[s.i] == ']' {
+			s.i++
+			return nil
+		}
+		return s.syntax()
+	}
+}
