@@ -7,6 +7,8 @@ import (
 
 	"github.com/patchbay-mcp/patchbay/sqlite"
 	"github.com/patchbay-mcp/patchbay/storetest"
+	"github.com/patchbay-mcp/patchbay/vault"
+	"github.com/patchbay-mcp/patchbay/vault/vaulttest"
 )
 
 func open(t *testing.T) *sqlite.DB {
@@ -21,4 +23,8 @@ func open(t *testing.T) *sqlite.DB {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) })
+}
+
+func TestKeyStore(t *testing.T) {
+	vaulttest.TestKeyStore(t, func(t *testing.T) vault.KeyStore { return open(t) })
 }

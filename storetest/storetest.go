@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/vault"
 )
 
 // Store is everything a store implements.
@@ -23,6 +24,8 @@ type Store interface {
 	patchbay.ServerService
 	patchbay.CredentialService
 	patchbay.AuditService
+	vault.KeyStore
+	vault.RecordStore
 	UseNonce(ctx context.Context, keyID, nonce string, ttl time.Duration) (bool, error)
 }
 
@@ -35,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
+	t.Run("Rotation", func(t *testing.T) { testRotation(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 12, 4, 10, 15, 0, 0, time.UTC)
