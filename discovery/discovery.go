@@ -3,6 +3,7 @@ package discovery
 import (
 	"cmp"
 	"slices"
+	"sync"
 
 	"github.com/patchbay-mcp/patchbay"
 )
@@ -64,6 +65,26 @@ type Index struct {
 	// action/resource id or name, or description, contain it.
 	action      map[string][]int32
 	description map[string][]int32
+
+	// scratch recycles Search's working memory, which is sized by the
+	// number of entries, so that a search allocates little more than its
+	// result.
+	scratch sync.Pool // of *scratch
+}
+
+type scratch struct {
+	buf     []byte
+	ends    []int
+	toks    []string
+	raw     []int32 // score so far, per entry
+	seen    []int32 // stamp of the last goal token that scored the entry
+	touched []int32 // entries with raw > 0
+	cands   []candidate
+}
+
+type candidate struct {
+	hundredths int
+	entry      int32
 }
 
 type entry struct {
@@ -146,60 +167,72 @@ func (ix *Index) Search(goal string, limit int, permitted func(c *patchbay.Conne
 	if ix == nil || len(ix.entries) == 0 {
 		return nil
 	}
-	var tokBuf [16]string
-	goalToks := distinct(appendTokens(tokBuf[:0], goal, false))
+	sc, _ := ix.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{raw: make([]int32, len(ix.entries)), seen: make([]int32, len(ix.entries))}
+	}
+	defer ix.scratch.Put(sc)
+
+	sc.buf, sc.ends = tokenize(sc.buf[:0], sc.ends[:0], goal, false)
+	str := string(sc.buf)
+	sc.toks = sc.toks[:0]
+	start := 0
+	for _, e := range sc.ends {
+		sc.toks = append(sc.toks, str[start:e])
+		start = e
+	}
+	goalToks := distinct(sc.toks)
 	if len(goalToks) == 0 {
 		return nil
 	}
 
-	// raw is the score so far; seen marks the entries the current token has
-	// already scored, so that only its most specific place counts.
-	raw := make([]int32, len(ix.entries))
-	seen := make([]int32, len(ix.entries))
-	var touched []int32
-	award := func(e, stamp, points int32) {
-		if seen[e] == stamp {
-			return
-		}
-		seen[e] = stamp
-		if raw[e] == 0 {
-			touched = append(touched, e)
-		}
-		raw[e] += points
-	}
+	// Each token scores an entry once, at its most specific place: the
+	// tiers are visited from the highest down and seen holds the stamp of
+	// the token that scored the entry last.
+	raw, seen := sc.raw, sc.seen
+	touched := sc.touched[:0]
 	for i, t := range goalToks {
 		stamp := int32(i + 1)
+		award := func(e, points int32) {
+			if seen[e] == stamp {
+				return
+			}
+			seen[e] = stamp
+			if raw[e] == 0 {
+				touched = append(touched, e)
+			}
+			raw[e] += points
+		}
 		for _, s := range ix.connector[t] {
 			for e := s.lo; e < s.hi; e++ {
-				award(e, stamp, pointsConnector)
+				award(e, pointsConnector)
 			}
 		}
 		for _, e := range ix.action[t] {
-			award(e, stamp, pointsAction)
+			award(e, pointsAction)
 		}
 		for _, e := range ix.description[t] {
-			award(e, stamp, pointsDescription)
+			award(e, pointsDescription)
 		}
 	}
 
-	type candidate struct {
-		hundredths int
-		entry      int32
-	}
-	var cands []candidate
+	cands := sc.cands[:0]
 	den := 3 * len(goalToks)
 	for _, e := range touched {
 		// raw/den rounded half up to hundredths, in integers so that ties
 		// are exact.
 		h := (200*int(raw[e]) + den) / (2 * den)
-		if h == 0 {
-			continue
+		raw[e], seen[e] = 0, 0 // leave the scratch clean for the next search
+		if h > 0 {
+			cands = append(cands, candidate{h, e})
 		}
-		en := &ix.entries[e]
-		if permitted != nil && !permitted(en.connector, en.action) {
-			continue
-		}
-		cands = append(cands, candidate{h, e})
+	}
+	sc.touched, sc.cands = touched, cands
+	if permitted != nil {
+		cands = slices.DeleteFunc(cands, func(c candidate) bool {
+			en := &ix.entries[c.entry]
+			return !permitted(en.connector, en.action)
+		})
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if a.hundredths != b.hundredths {

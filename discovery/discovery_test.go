@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -244,5 +245,34 @@ func TestEmptyIndex(t *testing.T) {
 	}
 	if got := discovery.NewIndex(nil).Search("deal", 5, nil); got != nil {
 		t.Errorf("empty Index: %+v", got)
+	}
+}
+
+// TestConcurrentSearches shares one Index (and its recycled scratch memory)
+// between goroutines; every search must see a clean slate.
+func TestConcurrentSearches(t *testing.T) {
+	ix := discovery.NewIndex([]*patchbay.Connector{acmeCRM()})
+	goals := []string{"create a deal in acme", "list contacts", "delete deal permanently", "crm"}
+	want := make([][]summary, len(goals))
+	for i, g := range goals {
+		want[i] = summarize(ix.Search(g, 20, nil))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				g := (w + i) % len(goals)
+				if diff := cmp.Diff(want[g], summarize(ix.Search(goals[g], 20, nil))); diff != "" {
+					errs <- diff
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for diff := range errs {
+		t.Fatalf("concurrent Search differs (-want +got):\n%s", diff)
 	}
 }

@@ -17,13 +17,29 @@ import (
 // into [a-z] (the Kelvin sign) joins a token and every other non-ASCII rune
 // separates tokens.
 func appendTokens(dst []string, s string, camel bool) []string {
-	var buf [64]byte
-	tok := buf[:0]
+	buf, ends := tokenize(nil, nil, s, camel)
+	str := string(buf)
+	start := 0
+	for _, e := range ends {
+		dst = append(dst, str[start:e])
+		start = e
+	}
+	return dst
+}
+
+// tokenize is appendTokens without allocations of its own: it appends the
+// normalized tokens' bytes to buf and each token's end offset in buf to
+// ends, so that one string conversion of buf yields every token.
+func tokenize(buf []byte, ends []int, s string, camel bool) ([]byte, []int) {
+	start := len(buf)
 	flush := func() {
-		if t := normalize(tok); t != "" {
-			dst = append(dst, t)
+		if n := normalize(buf[start:]); n > 0 {
+			buf = buf[:start+n]
+			ends = append(ends, len(buf))
+		} else {
+			buf = buf[:start]
 		}
-		tok = tok[:0]
+		start = len(buf)
 	}
 	var prev rune
 	for i := 0; i < len(s); {
@@ -33,14 +49,21 @@ func appendTokens(dst []string, s string, camel bool) []string {
 			flush()
 		}
 		prev = r
-		if l := unicode.ToLower(r); l >= 'a' && l <= 'z' || l >= '0' && l <= '9' {
-			tok = append(tok, byte(l))
+		if r < utf8.RuneSelf {
+			if r >= 'A' && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+		} else {
+			r = unicode.ToLower(r)
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			buf = append(buf, byte(r))
 		} else {
 			flush()
 		}
 	}
 	flush()
-	return dst
+	return buf, ends
 }
 
 // startsWord reports whether the capital just before rest starts a word
@@ -60,15 +83,15 @@ func startsWord(rest string) bool {
 }
 
 // normalize applies the drop and strip rules to one lower-case token and
-// returns it as a string, or "" if it is dropped.
-func normalize(tok []byte) string {
+// returns its new length, 0 if it is dropped.
+func normalize(tok []byte) int {
 	if len(tok) < 2 || isStopWord(tok) {
-		return ""
+		return 0
 	}
 	if len(tok) > 3 && tok[len(tok)-1] == 's' {
-		tok = tok[:len(tok)-1]
+		return len(tok) - 1
 	}
-	return string(tok)
+	return len(tok)
 }
 
 func isStopWord(tok []byte) bool {
