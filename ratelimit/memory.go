@@ -87,7 +87,8 @@ func (s *MemoryStore) Admit(ctx context.Context, rules []Rule, window time.Durat
 
 	// Lock each distinct shard once, in ascending order, so that two
 	// multi-rule calls can never wait on each other in a cycle.
-	locked := lockOrder(idx)
+	var lockBuf [maxStackRules]uint32
+	locked := lockOrder(idx, lockBuf[:0])
 	for _, i := range locked {
 		s.shards[i].mu.Lock()
 	}
@@ -148,16 +149,12 @@ func (s *MemoryStore) Admit(ctx context.Context, rules []Rule, window time.Durat
 	return ds, nil
 }
 
-// lockOrder sorts idx's distinct shard numbers in place into a prefix and
-// returns a copy of that prefix, leaving idx itself intact for lookups.
-func lockOrder(idx []uint32) []uint32 {
+// lockOrder appends idx's distinct shard numbers to out in ascending order,
+// leaving idx itself intact for lookups. The caller passes out so that its
+// backing array can live on the caller's stack.
+func lockOrder(idx, out []uint32) []uint32 {
 	if len(idx) == 1 {
 		return idx
-	}
-	var buf [maxStackRules]uint32
-	out := buf[:0]
-	if len(idx) > maxStackRules {
-		out = make([]uint32, 0, len(idx))
 	}
 	for _, i := range idx {
 		// Insertion sort without duplicates: the list is tiny.

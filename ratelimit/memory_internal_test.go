@@ -68,7 +68,7 @@ func TestLockOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := append([]uint32(nil), tt.idx...)
-			if diff := cmp.Diff(tt.want, lockOrder(tt.idx)); diff != "" {
+			if diff := cmp.Diff(tt.want, lockOrder(tt.idx, nil)); diff != "" {
 				t.Errorf("lockOrder (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(orig, tt.idx); diff != "" {
