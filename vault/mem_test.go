@@ -138,7 +138,9 @@ type memRecords struct {
 
 var _ vault.RecordStore = (*memRecords)(nil)
 
-func newMemRecords() *memRecords { return &memRecords{recs: map[string]map[string]vault.SealedRecord{}} }
+func newMemRecords() *memRecords {
+	return &memRecords{recs: map[string]map[string]vault.SealedRecord{}}
+}
 
 func recKey(kind, id string) string { return kind + "\x00" + id }
 
@@ -204,4 +206,34 @@ func (m *memRecords) ReplaceSealed(_ context.Context, rec vault.SealedRecord, ne
 	cur.Ciphertext = bytes.Clone(newCiphertext)
 	m.recs[rec.AccountID][rec.Ref] = cur
 	return true, nil
+}
+
+func (m *memRecords) remove(accountID, kind, recordID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.recs[accountID], recKey(kind, recordID))
+}
+
+// interferingRecords runs before ahead of every ReplaceSealed, standing in for
+// a writer that changes a record between rotation's read and its swap.
+type interferingRecords struct {
+	*memRecords
+	before func(rec vault.SealedRecord)
+}
+
+func (r *interferingRecords) ReplaceSealed(ctx context.Context, rec vault.SealedRecord, ct []byte) (bool, error) {
+	r.before(rec)
+	return r.memRecords.ReplaceSealed(ctx, rec, ct)
+}
+
+// hookKeys runs beforeInsert ahead of each InsertDataKey, standing in for
+// another instance that gets there first.
+type hookKeys struct {
+	*memKeys
+	beforeInsert func(k vault.WrappedKey)
+}
+
+func (h *hookKeys) InsertDataKey(ctx context.Context, k vault.WrappedKey) error {
+	h.beforeInsert(k)
+	return h.memKeys.InsertDataKey(ctx, k)
 }
