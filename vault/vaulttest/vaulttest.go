@@ -46,11 +46,8 @@ func TestKeyStore(t *testing.T, open func(t *testing.T) vault.KeyStore) {
 	}
 }
 
-// created has whole seconds: every store keeps at least that precision.
-var created = time.Date(2026, 3, 1, 12, 30, 45, 0, time.UTC)
-
 // equalTime compares instants, whatever location the store returns.
-var equalTime = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
+func equalTime() cmp.Option { return cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }) }
 
 func newAccount(t *testing.T) string {
 	t.Helper()
@@ -68,7 +65,8 @@ func key(account string, version uint32) vault.WrappedKey {
 		MasterFingerprint: "0badf00d",
 		Status:            vault.StatusActive,
 		Encryptions:       uint64(version) << 20,
-		CreatedAt:         created.Add(time.Duration(version) * time.Second),
+		// Whole seconds: every store keeps at least that precision.
+		CreatedAt: time.Date(2026, 3, 1, 12, 30, 45, 0, time.UTC).Add(time.Duration(version) * time.Second),
 	}
 }
 
@@ -93,7 +91,7 @@ func wantKeys(t *testing.T, s vault.KeyStore, account string, want ...vault.Wrap
 	if got == nil {
 		got = []vault.WrappedKey{}
 	}
-	if diff := cmp.Diff(want, got, equalTime); diff != "" {
+	if diff := cmp.Diff(want, got, equalTime()); diff != "" {
 		t.Fatalf("DataKeys(%s) (-want +got):\n%s", account, diff)
 	}
 }
@@ -169,7 +167,7 @@ func testAll(t *testing.T, s vault.KeyStore) {
 			got = append(got, k)
 		}
 	}
-	if diff := cmp.Diff(want, got, equalTime); diff != "" {
+	if diff := cmp.Diff(want, got, equalTime()); diff != "" {
 		t.Fatalf("AllDataKeys, this test's accounts (-want +got):\n%s", diff)
 	}
 	sorted := slices.IsSortedFunc(all, func(x, y vault.WrappedKey) int {
