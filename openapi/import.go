@@ -298,4 +298,3 @@ func countMapped(ops []opRef) int {
 	}
 	return n
 }
-
