@@ -74,10 +74,13 @@ type sessionKey struct {
 }
 
 type session struct {
-	key    sessionKey
-	cs     *mcp.ClientSession
-	used   time.Time // guarded by Client.mu
-	cached bool      // guarded by Client.mu
+	key sessionKey
+	cs  *mcp.ClientSession
+
+	// Guarded by Client.mu.
+	used   time.Time
+	cached bool
+	refs   int // calls using the session; it is closed only when none does
 }
 
 // New returns a Client that sends every request through httpClient, the
@@ -141,10 +144,8 @@ func (c *Client) Close() error {
 
 	c.mu.Lock()
 	for _, s := range c.sessions {
-		s.cached = false
-		c.closeLocked(s, nil)
+		c.retireLocked(s, nil)
 	}
-	clear(c.sessions)
 	c.mu.Unlock()
 	c.wg.Wait()
 	return nil
@@ -178,8 +179,8 @@ func (c *Client) connect(ctx context.Context, endpoint string) (*mcp.ClientSessi
 }
 
 // acquire returns a session for key: a cached one (fresh false) or a new one.
-// A new session is cached when cacheable and there is room after evicting
-// the least recently used one.
+// A new session is cached when cacheable, evicting the least recently used
+// one when the cache is full. The caller must call finish.
 func (c *Client) acquire(ctx context.Context, key sessionKey, cacheable bool) (s *session, fresh bool, err error) {
 	if cacheable {
 		c.mu.Lock()
@@ -187,12 +188,11 @@ func (c *Client) acquire(ctx context.Context, key sessionKey, cacheable bool) (s
 			now := c.now()
 			if now.Sub(s.used) < c.idle {
 				s.used = now
+				s.refs++
 				c.mu.Unlock()
 				return s, false, nil
 			}
-			delete(c.sessions, key)
-			s.cached = false
-			c.closeLocked(s, nil)
+			c.retireLocked(s, nil)
 		}
 		c.mu.Unlock()
 	}
@@ -200,7 +200,7 @@ func (c *Client) acquire(ctx context.Context, key sessionKey, cacheable bool) (s
 	if err != nil {
 		return nil, true, err
 	}
-	s = &session{key: key, cs: cs}
+	s = &session{key: key, cs: cs, refs: 1}
 	if !cacheable {
 		return s, true, nil
 	}
@@ -218,29 +218,45 @@ func (c *Client) acquire(ctx context.Context, key sessionKey, cacheable bool) (s
 				lru = o
 			}
 		}
-		delete(c.sessions, lru.key)
-		lru.cached = false
-		c.closeLocked(lru, nil)
+		c.retireLocked(lru, nil)
 	}
 	s.used, s.cached = c.now(), true
 	c.sessions[key] = s
 	return s, true, nil
 }
 
-// finish ends a call's use of s. A healthy cached session stays; any other
-// is closed in the background, and x is released after its DELETE.
+// finish ends a call's use of s. An unhealthy session leaves the cache; a
+// session outside the cache is closed when its last call finishes. x (if
+// not nil) is released, after the session's DELETE when this call closes it.
 func (c *Client) finish(s *session, x *exchange, healthy bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.cached && healthy {
-		x.release()
+	s.refs--
+	if !healthy {
+		c.retireLocked(s, x)
 		return
 	}
+	if !s.cached && s.refs == 0 {
+		c.closeLocked(s, x)
+		return
+	}
+	if x != nil {
+		x.release()
+	}
+}
+
+// retireLocked takes s out of the cache and closes it unless a call still
+// uses it (that call's finish closes it then). c.mu must be held.
+func (c *Client) retireLocked(s *session, x *exchange) {
 	if s.cached && c.sessions[s.key] == s {
 		delete(c.sessions, s.key)
 	}
 	s.cached = false
-	c.closeLocked(s, x)
+	if s.refs == 0 {
+		c.closeLocked(s, x)
+	} else if x != nil {
+		x.release()
+	}
 }
 
 // closeLocked closes s in the background, then releases x (if any). c.mu
@@ -373,13 +389,7 @@ func (c *Client) CallTool(ctx context.Context, conn *patchbay.Connector, a *patc
 		if err != nil && !fresh && attempt == 1 && sessionMissing(err, x.observed()) {
 			// The upstream forgot the session: it ran nothing, so a new
 			// session may send the call again.
-			c.mu.Lock()
-			if c.sessions[s.key] == s {
-				delete(c.sessions, s.key)
-			}
-			s.cached = false
-			c.closeLocked(s, nil)
-			c.mu.Unlock()
+			c.finish(s, nil, false)
 			x.reset()
 			continue
 		}

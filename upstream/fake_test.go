@@ -131,9 +131,12 @@ func newFakeUpstream(t testing.TB) *fakeUpstream {
 		return text("auth=" + req.Extra.Header.Get("Authorization")), nil
 	})
 	add(&mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		// go-sdk's server lets a session's DELETE wait for its calls, so a
+		// call the client gave up on must end by itself.
 		select {
 		case <-ctx.Done():
 		case <-up.release:
+		case <-time.After(time.Second):
 		}
 		return text("late"), nil
 	})
@@ -192,7 +195,11 @@ func (up *fakeUpstream) record(next http.Handler) http.Handler {
 		i := len(up.reqs)
 		up.reqs = append(up.reqs, s)
 		up.mu.Unlock()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w, set: func(code int) {
+			up.mu.Lock()
+			up.reqs[i].Status = code
+			up.mu.Unlock()
+		}}
 		if f := r.Header.Get("X-Fail"); f != "" && msg.Method == "tools/call" {
 			var code int
 			fmt.Sscan(f, &code)
@@ -201,23 +208,33 @@ func (up *fakeUpstream) record(next http.Handler) http.Handler {
 		} else {
 			next.ServeHTTP(sw, r)
 		}
-		up.mu.Lock()
-		up.reqs[i].Status = sw.status
-		up.mu.Unlock()
+		sw.WriteHeader(http.StatusOK) // no-op when the handler wrote one
 	})
 }
 
+// statusWriter reports the status as soon as it is written, before the
+// client can see the response.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	set   func(int)
+	wrote bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
+	if !w.wrote {
+		w.wrote = true
+		w.set(code)
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.ResponseWriter.Write(p)
 }
 
 func (w *statusWriter) Flush() {
+	w.WriteHeader(http.StatusOK)
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
