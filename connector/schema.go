@@ -57,8 +57,8 @@ func (v *checker) action(ap string, c *patchbay.Connector, r *patchbay.Resource,
 			v.add(ap+".path", "must start with /")
 		case len(a.Path) > maxURLLen:
 			v.add(ap+".path", "must be at most %d characters", maxURLLen)
-		case strings.ContainsAny(a.Path, "?#") || strings.ContainsFunc(a.Path, isSpaceOrControl):
-			v.add(ap+".path", "must not contain ?, #, spaces or control characters")
+		case !validPathTemplate(a.Path):
+			v.add(ap+".path", "must contain only URL path characters (no ?, #, spaces or bad %% escapes) and {placeholders}")
 		default:
 			parts, ok := placeholders(a.Path)
 			if !ok {
@@ -478,4 +478,29 @@ func arrayOfScalars(root *tree, types []string, items *tree) bool {
 	}
 	it, _ := schemaTypes(root, items)
 	return scalarTypes(it)
+}
+
+// validPathTemplate accepts RFC 3986 path characters (unreserved,
+// sub-delims, ':', '@', '/', %XX escapes) and braces for placeholders, so
+// that the encoded path Execute builds is used verbatim on the wire.
+func validPathTemplate(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/{}", c) >= 0:
+		case c == '%':
+			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

@@ -509,6 +509,10 @@ func (v *checker) baseURL(raw string, auth []patchbay.AuthScheme, fields []map[s
 		hostEnd = schemeEnd + i
 	}
 	hostRaw, pathRaw := raw[schemeEnd:hostEnd], raw[hostEnd:]
+	if !validPathTemplate(pathRaw) {
+		v.add(p, "path must contain only URL path characters and {placeholders}")
+		return
+	}
 	if u.Scheme == "http" && strings.Contains(hostRaw, "{") {
 		v.add(p, "an http base URL cannot have placeholders in the host")
 		return
