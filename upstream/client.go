@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/connector"
 )
+
+var _ connector.MCPExecutor = (*Client)(nil)
 
 // protocolVersion is the MCP revision Patchbay speaks upstream (§11.6).
 const protocolVersion = "2025-06-18"
@@ -42,6 +46,10 @@ type Options struct {
 	// IdleTimeout retires a cached session unused for this long, before the
 	// upstream forgets it (default 5 min).
 	IdleTimeout time.Duration
+	// CheckURL vets every request URL, redirects included, typically
+	// (*ssrf.Guard).CheckURL; an error wrapping ssrf.ErrBlocked is reported
+	// as destination_blocked. nil: only https is allowed.
+	CheckURL func(*url.URL) error
 }
 
 // Client talks to upstream MCP servers. It is safe for concurrent use; Close
@@ -114,13 +122,17 @@ func New(httpClient *http.Client, opts *Options) *Client {
 	if version == "" {
 		version = "dev"
 	}
+	check := o.CheckURL
+	if check == nil {
+		check = httpsOnly
+	}
 	impl := &mcp.Implementation{Name: "patchbay", Version: version}
 	return &Client{
 		// No capabilities: Patchbay answers no server-initiated requests
 		// (roots, sampling, elicitation).
 		mcp: mcp.NewClient(impl, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}}),
 		hc: &http.Client{
-			Transport:     &transport{base: base},
+			Transport:     &transport{base: base, check: check},
 			CheckRedirect: checkRedirect(httpClient.CheckRedirect),
 			Timeout:       httpClient.Timeout,
 		},
@@ -327,17 +339,11 @@ func (c *Client) ListTools(ctx context.Context, url string, headers map[string]p
 	return tools, nil
 }
 
-// Result is the outcome of a successful tool call.
-type Result struct {
-	Status   int         // HTTP status of the tools/call response
-	Header   http.Header // its headers
-	Value    json.RawMessage
-	Attempts int // tools/call requests sent: 2 after a session was re-established
-}
-
 // CallTool calls a's upstream tool (§11.6) with args (a JSON object; empty
 // means {}) and the credential m (nil for a connector without
-// authentication), within the client's timeout.
+// authentication), within the client's timeout. It is the runtime's
+// connector.MCPExecutor. The Result's Status and Header are those of the
+// tools/call response; Attempts is 2 after a session was re-established.
 //
 // Sessions are cached per (connector version, credential) and
 // re-established once, transparently, when the upstream answers 404 for
@@ -350,7 +356,7 @@ type Result struct {
 // redirect or an invalid response (details.reason); EUpstreamTimeout
 // (details.timeoutSeconds); any *patchbay.Error from the SSRF-guarded client
 // as is. No error contains a secret.
-func (c *Client) CallTool(ctx context.Context, conn *patchbay.Connector, a *patchbay.Action, args json.RawMessage, m *patchbay.CredentialMaterial) (*Result, error) {
+func (c *Client) CallTool(ctx context.Context, conn *patchbay.Connector, a *patchbay.Action, args json.RawMessage, m *patchbay.CredentialMaterial) (*connector.Result, error) {
 	if err := c.begin(); err != nil {
 		return nil, err
 	}
@@ -407,7 +413,7 @@ func (c *Client) CallTool(ctx context.Context, conn *patchbay.Connector, a *patc
 		if res.IsError {
 			return nil, patchbay.Errorf(patchbay.EUpstream, "Upstream tool returned an error").With("result", value)
 		}
-		return &Result{Status: obs.status, Header: obs.header, Value: value, Attempts: attempt}, nil
+		return &connector.Result{Status: obs.status, Header: obs.header, Value: value, Attempts: attempt}, nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/ssrf"
 )
 
 func TestListToolsAndMap(t *testing.T) {
@@ -171,14 +173,16 @@ func TestCallToolErrors(t *testing.T) {
 	other := newFakeUpstream(t)
 	up.redirectTo = other.url("/mcp")
 	const token = "tok-errors-abcdef"
-	blocked := patchbay.Errorf(patchbay.EUpstream, "Upstream destination not allowed").Reason("destination_blocked")
-	ssrf := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
-		return nil, blocked
-	}}}
+	strict, err := ssrf.New(nil) // the default policy: no http, no loopback
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowAll := func(*url.URL) error { return nil }
 	tests := []struct {
 		name    string
-		client  *http.Client
+		guard   *ssrf.Guard
 		opts    *Options
+		rawOpts bool // opts as given: no CheckURL means the https-only default
 		url     string
 		headers map[string]patchbay.Secret
 		cred    *patchbay.CredentialMaterial
@@ -204,18 +208,27 @@ func TestCallToolErrors(t *testing.T) {
 		{name: "CrossOriginRedirectWithStaticHeader", url: "/redirect/mcp",
 			headers: map[string]patchbay.Secret{"X-Team": patchbay.NewSecret("42")}, tool: "fail",
 			code: patchbay.EUpstream, details: map[string]any{"reason": "cross_origin_redirect", "status": 307}},
-		{name: "DestinationBlocked", client: ssrf, url: "/mcp", tool: "fail", code: patchbay.EUpstream,
+		{name: "BlockedURL", guard: strict, url: "/mcp", tool: "fail", code: patchbay.EUpstream,
+			details: map[string]any{"reason": "destination_blocked"}},
+		{name: "BlockedAtDial", guard: strict, opts: &Options{CheckURL: allowAll}, url: "/mcp", tool: "fail",
+			code: patchbay.EUpstream, details: map[string]any{"reason": "destination_blocked"}},
+		{name: "HTTPSOnlyByDefault", rawOpts: true, url: "/mcp", tool: "fail", code: patchbay.EUpstream,
 			details: map[string]any{"reason": "destination_blocked"}},
 		{name: "Unreachable", url: "closed", tool: "fail", code: patchbay.EUpstream,
 			details: map[string]any{"reason": "upstream_unreachable"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc := tt.client
-			if hc == nil {
-				hc = &http.Client{}
+			g := tt.guard
+			if g == nil {
+				g = loopbackGuard(t)
 			}
-			c := New(hc, tt.opts)
+			var c *Client
+			if tt.rawOpts {
+				c = New(g.Client(0), tt.opts)
+			} else {
+				c = newGuardedClient(g, tt.opts)
+			}
 			defer c.Close()
 			u := up.url(tt.url)
 			if tt.url == "closed" {
@@ -453,7 +466,7 @@ func TestSessionCacheBounds(t *testing.T) {
 			now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).UnixNano())
 			opts := tt.opts
 			opts.Now = func() time.Time { return time.Unix(0, now.Load()) }
-			c := New(&http.Client{}, &opts)
+			c := newGuardedClient(loopbackGuard(t), &opts)
 			conn := mcpConnector(up.url("/mcp"), patchbay.AuthScheme{Type: patchbay.AuthBearer})
 			for _, st := range tt.steps {
 				now.Add(int64(st.advance))

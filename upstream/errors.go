@@ -15,12 +15,14 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/connector"
+	"github.com/patchbay-mcp/patchbay/ssrf"
 )
 
 // ErrUnauthorized is the cause (errors.Is) of the EUpstream error for an
-// upstream HTTP 401, on which the caller refreshes an OAuth credential once
-// and calls again (§7.4, §13.5).
-var ErrUnauthorized = errors.New("upstream: HTTP 401 Unauthorized")
+// upstream HTTP 401, on which the runtime refreshes an OAuth credential once
+// and calls again (§7.4, §13.5). It is connector.ErrUnauthorized.
+var ErrUnauthorized = connector.ErrUnauthorized
 
 // IsUnauthorized reports whether err is an upstream HTTP 401.
 func IsUnauthorized(err error) bool { return errors.Is(err, ErrUnauthorized) }
@@ -50,8 +52,11 @@ func (c *Client) failure(ctx context.Context, obs observed, err error, sent bool
 			Reason("cross_origin_redirect").With("status", obs.redirect).Wrap(cause)
 	case obs.tooLarge || errors.Is(err, errTooLarge):
 		return patchbay.Errorf(patchbay.EUpstream, "Upstream response invalid").Reason("response_too_large").Wrap(cause)
+	case errors.Is(obs.err, ssrf.ErrBlocked) || errors.Is(err, ssrf.ErrBlocked):
+		// The message never names the address (§15).
+		return patchbay.Errorf(patchbay.EUpstream, "Upstream destination not allowed").Reason("destination_blocked")
 	case errors.As(obs.err, &pe) || errors.As(err, &pe):
-		return pe // the SSRF-guarded client's verdict, e.g. destination_blocked
+		return pe // a verdict of the caller's client, already in contract terms
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(obs.err):
 		return patchbay.Errorf(patchbay.EUpstreamTimeout, "Upstream timed out").
 			With("timeoutSeconds", int((c.timeout+time.Second-1)/time.Second)).Wrap(cause)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/ssrf"
 )
 
 // TestMain fails the run when a client-side session goroutine outlives the
@@ -263,9 +264,33 @@ func (up *fakeUpstream) forgetSessions() {
 	}
 }
 
+// loopbackGuard is the real SSRF guard with the test servers' address on
+// its allowlist (which also permits http there).
+func loopbackGuard(t testing.TB) *ssrf.Guard {
+	t.Helper()
+	g, err := ssrf.New(&ssrf.Options{Allow: []string{"127.0.0.1/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// newGuardedClient returns a Client on g's client, checking URLs with g
+// unless opts says otherwise. The caller closes it.
+func newGuardedClient(g *ssrf.Guard, opts *Options) *Client {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.CheckURL == nil {
+		o.CheckURL = g.CheckURL
+	}
+	return New(g.Client(0), &o)
+}
+
 func newClient(t testing.TB, opts *Options) *Client {
 	t.Helper()
-	c := New(&http.Client{}, opts)
+	c := newGuardedClient(loopbackGuard(t), opts)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

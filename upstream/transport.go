@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/ssrf"
 )
 
 // maxResponseBytes bounds one upstream response body (§11.3).
@@ -109,13 +110,27 @@ func (x *exchange) observed() observed {
 // transport adds the call's material to requests for the endpoint's origin
 // and records what came back. It never stores material itself.
 type transport struct {
-	base http.RoundTripper
+	base  http.RoundTripper
+	check func(*url.URL) error
+}
+
+func httpsOnly(u *url.URL) error {
+	if !strings.EqualFold(u.Scheme, "https") {
+		return fmt.Errorf("%w: scheme must be https", ssrf.ErrBlocked)
+	}
+	return nil
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := exchangeFrom(req.Context())
 	if x == nil {
 		return nil, errNoExchange
+	}
+	if err := t.check(req.URL); err != nil {
+		x.mu.Lock()
+		x.err = err
+		x.mu.Unlock()
+		return nil, err
 	}
 	out := x.prepare(req)
 	resp, err := t.base.RoundTrip(out)
