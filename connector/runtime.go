@@ -55,7 +55,7 @@ type Call struct {
 	AccountID   string // concurrency is limited per account
 	Connector   *Compiled
 	ActionID    string
-	Params      json.RawMessage // the parameters object; empty means {}
+	Params      json.RawMessage  // the parameters object; empty means {}
 	Credentials CredentialSource // nil for connectors without auth
 }
 
