@@ -1,0 +1,19 @@
+# Thin wrappers: every target can be typed by hand.
+.PHONY: run test check vet fmt bench conformance
+
+run: ## run Patchbay on embedded SQLite
+	go run ./cmd/patchbay serve
+
+test: ## the whole test suite (installs the pinned npm test tools first)
+	./scripts/test
+
+check: fmt vet test ## what CI runs
+
+fmt:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+
+vet:
+	go vet ./...
+
+bench: ## micro-benchmarks on the hot path
+	go test -run '^$$' -bench . -benchmem ./...
