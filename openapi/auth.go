@@ -105,12 +105,15 @@ func (m *mapper) oauth2(name string, flows *openapi3.OAuthFlows) (patchbay.AuthS
 		m.warnf("security scheme %s skipped: no authorizationCode flow", name)
 		return patchbay.AuthScheme{}, false
 	}
-	return patchbay.AuthScheme{
+	a := patchbay.AuthScheme{
 		Type:             patchbay.AuthOAuth2,
 		AuthorizationURL: m.absolute(ac.AuthorizationURL),
 		TokenURL:         m.absolute(ac.TokenURL),
-		Scopes:           sortedKeys(ac.Scopes),
-	}, true
+	}
+	if len(ac.Scopes) > 0 {
+		a.Scopes = sortedKeys(ac.Scopes)
+	}
+	return a, true
 }
 
 // absolute resolves a relative OAuth URL against the base URL, which is what

@@ -133,7 +133,31 @@ func loadSwagger(doc []byte) (*openapi3.T, bool, error) {
 		}
 		return nil, true, invalidDocument(err)
 	}
+	requireFormBodies(t)
 	return t, true, nil
+}
+
+// requireFormBodies marks the request bodies that openapi2conv builds from
+// formData parameters as required when one of those parameters was: in
+// Swagger 2.0 each formData parameter carries its own required flag, which
+// the conversion keeps in the schema but not on the body, and §11.5 only
+// keeps a body's required list when the body is required.
+func requireFormBodies(t *openapi3.T) {
+	if t.Paths == nil {
+		return
+	}
+	for _, item := range t.Paths.Map() {
+		for _, op := range item.Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			for _, mt := range op.RequestBody.Value.Content {
+				if mt != nil && mt.Schema != nil && mt.Schema.Value != nil && len(mt.Schema.Value.Required) > 0 {
+					op.RequestBody.Value.Required = true
+				}
+			}
+		}
+	}
 }
 
 func external(err error) bool {
@@ -216,6 +240,11 @@ func (m *mapper) run() (*Result, error) {
 	m.actionIDs = make(map[string]bool)
 	for _, op := range ops {
 		m.operation(op)
+	}
+	switch d := strings.TrimSuffix(t.JSONSchemaDialect, "#"); d {
+	case "", "https://spec.openapis.org/oas/3.1/dialect/base", "https://json-schema.org/draft/2020-12/schema":
+	default:
+		m.warnf("jsonSchemaDialect %s ignored: schemas are read as JSON Schema 2020-12", cut(d, 200))
 	}
 	if len(t.Webhooks) > 0 {
 		m.warnf("webhooks ignored: %d webhook(s) describe calls the API makes, not operations to call", len(t.Webhooks))

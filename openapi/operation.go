@@ -89,6 +89,13 @@ func (m *mapper) operation(r opRef) {
 		m.warnf("operation %s skipped: the path does not start with /", label)
 		return
 	}
+	path = escapePath(path)
+	for _, name := range pathPlaceholders(path) {
+		if strings.ContainsAny(name, "/%{") {
+			m.warnf("operation %s skipped: placeholder {%s} is not a plain name", label, name)
+			return
+		}
+	}
 	servers := r.item.Servers
 	if op.Servers != nil {
 		servers = *op.Servers
@@ -261,16 +268,30 @@ func rootSchema(props []prop) *obj {
 }
 
 // forbiddenHeader reports header parameters the definition format forbids
-// (§11.1) or that Patchbay sets itself: it sends the body unencoded and lets
-// its HTTP client negotiate compression.
+// (§11.1), those the transport owns, and those Patchbay sets itself: it sends
+// the body unencoded and lets its HTTP client negotiate compression.
 func forbiddenHeader(name string) bool {
 	n := strings.ToLower(name)
 	switch n {
 	case "authorization", "cookie", "host", "content-length", "content-type", "transfer-encoding", "connection",
-		"content-encoding", "accept-encoding":
+		"te", "trailer", "upgrade", "keep-alive", "expect", "referer", "content-encoding", "accept-encoding":
 		return true
 	}
 	return strings.HasPrefix(n, "proxy-") || strings.HasPrefix(n, "x-alloy-")
+}
+
+// validToken reports whether s is an RFC 9110 token, i.e. a header name.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isLetter(c) || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // parameters maps path-level and operation-level parameters (the operation's
@@ -285,7 +306,7 @@ func (m *mapper) parameters(r opRef, path string) (props []prop, skip string) {
 				continue
 			}
 			p := pr.Value
-			i := slices.IndexFunc(merged, func(q *openapi3.Parameter) bool { return q.Name == p.Name && q.In == p.In })
+			i := slices.IndexFunc(merged, func(q *openapi3.Parameter) bool { return sameParam(q, p) })
 			if i >= 0 {
 				merged[i] = p
 			} else {
@@ -309,6 +330,9 @@ func (m *mapper) parameters(r opRef, path string) (props []prop, skip string) {
 				continue
 			case in == "header" && forbiddenHeader(p.Name):
 				m.warnf("operation %s: header parameter %s skipped: Patchbay sets this header", label, p.Name)
+				continue
+			case in == "header" && !validToken(p.Name):
+				m.warnf("operation %s: header parameter %q skipped: not a valid header name", label, p.Name)
 				continue
 			case m.isAPIKey(in, p.Name):
 				continue // the credential supplies it
@@ -347,6 +371,18 @@ func (m *mapper) parameters(r opRef, path string) (props []prop, skip string) {
 		}
 	}
 	return props, ""
+}
+
+// sameParam reports whether two parameters are the same: name and location,
+// header names compared case-insensitively as HTTP does.
+func sameParam(a, b *openapi3.Parameter) bool {
+	if a.In != b.In {
+		return false
+	}
+	if a.In == "header" {
+		return strings.EqualFold(a.Name, b.Name)
+	}
+	return a.Name == b.Name
 }
 
 // isAPIKey reports whether a parameter is the one an apiKey scheme fills in.
@@ -415,13 +451,28 @@ func (m *mapper) requestBody(r opRef) (props []prop, encoding, skip string) {
 			if isReadOnly(f.ref) {
 				continue
 			}
+			req := rb.Required && slices.Contains(required, f.name)
+			if encoding == "form" {
+				// A form carries scalars and repeated scalars only.
+				if sh, _, _ := classify(f.ref, 0); sh != shapeScalar && sh != shapeArray && sh != shapeAny {
+					if req {
+						return nil, "", "required form field " + f.name + " is not a scalar"
+					}
+					m.warnf("operation %s: form field %s skipped: not a scalar", r.label(), f.name)
+					continue
+				}
+			}
 			s := m.conv.schema(f.ref, 1)
 			o, isObj := s.(*obj)
 			if !isObj {
 				o = &obj{}
 			}
-			props = append(props, prop{wire: f.name, in: "body", schema: o,
-				required: rb.Required && slices.Contains(required, f.name)})
+			if encoding == "form" {
+				if _, typed := o.get("type"); !typed {
+					o.set("type", "string")
+				}
+			}
+			props = append(props, prop{wire: f.name, in: "body", schema: o, required: req})
 		}
 		if len(props) > 0 {
 			return props, encoding, ""
@@ -505,6 +556,9 @@ func itemsPath(op *openapi3.Operation) string {
 	found := ""
 	for _, p := range props {
 		if slices.Contains(typesOf(p.ref), "array") {
+			if p.name == "" || strings.Contains(p.name, ".") {
+				return "" // not expressible as a dot path
+			}
 			if found != "" {
 				return ""
 			}
@@ -513,3 +567,40 @@ func itemsPath(op *openapi3.Operation) string {
 	}
 	return found
 }
+
+// escapePath percent-encodes the bytes of a path template that RFC 3986
+// does not allow in a path (spaces, non-ASCII, stray %), leaving the
+// {placeholders} as they are, so the runtime can send the path verbatim.
+func escapePath(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	inBraces := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '{':
+			inBraces = true
+		case c == '}':
+			inBraces = false
+		case inBraces, isLetter(c), c >= '0' && c <= '9', strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
+		case c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]):
+		default:
+			if b.Len() == 0 {
+				b.WriteString(p[:i])
+			}
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return p
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
