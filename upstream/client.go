@@ -353,9 +353,10 @@ func (c *Client) ListTools(ctx context.Context, url string, headers map[string]p
 // Errors: EUpstream for an isError result (details.result), a JSON-RPC error
 // (details.rpcError {code, message}), an HTTP error status (details.status;
 // a 401 also matches ErrUnauthorized, see IsUnauthorized), a refused
-// redirect or an invalid response (details.reason); EUpstreamTimeout
-// (details.timeoutSeconds); any *patchbay.Error from the SSRF-guarded client
-// as is. No error contains a secret.
+// redirect, a blocked destination (ssrf.ErrBlocked), an unreachable
+// upstream or an invalid response (details.reason); EUpstreamTimeout
+// (details.timeoutSeconds); any other *patchbay.Error from the caller's
+// client as is. No error contains a secret.
 func (c *Client) CallTool(ctx context.Context, conn *patchbay.Connector, a *patchbay.Action, args json.RawMessage, m *patchbay.CredentialMaterial) (*connector.Result, error) {
 	if err := c.begin(); err != nil {
 		return nil, err
