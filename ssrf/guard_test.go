@@ -373,6 +373,7 @@ func TestAllowlist(t *testing.T) {
 		"svc.corp.test":   {{"10.0.0.7"}},
 		"other.corp.test": {{"10.0.0.8"}},
 		"db.corp.test":    {{"192.168.5.5"}},
+		"localhost":       {{"127.0.0.1"}},
 	})
 	rec := &dialRecorder{}
 	g := newGuard(t, &ssrf.Options{
@@ -396,7 +397,7 @@ func TestAllowlist(t *testing.T) {
 		{name: "AddressEntryByResolution", url: "https://db.corp.test/"},
 		{name: "AddressEntryLiteral", url: "http://192.168.5.5/"},
 		{name: "AddressEntryIsExact", url: "https://192.168.5.6/", checkErr: true, dialErr: true},
-		{name: "DeniedNameAllowlisted", url: "http://localhost:8080/", dialErr: true}, // the fake resolver does not know localhost
+		{name: "DeniedNameAllowlisted", url: "http://localhost:8080/"}, // an allowlisted name skips the name and address checks
 		{name: "StillNoUserinfo", url: "http://user@svc.corp.test/", checkErr: true},
 	}
 	for _, tt := range tests {
@@ -498,8 +499,8 @@ func TestDialFallsBack(t *testing.T) {
 	}
 }
 
-// allowLoopback returns a guard that may reach the httptest server on
-// 127.0.0.1, and the server's port.
+// loopbackServer starts an httptest server on 127.0.0.1 and returns it with
+// its port.
 func loopbackServer(t *testing.T, h http.Handler) (*httptest.Server, string) {
 	t.Helper()
 	srv := httptest.NewServer(h)
