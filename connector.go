@@ -1,6 +1,7 @@
 package patchbay
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 )
@@ -221,3 +222,28 @@ func (a *Action) ItemsPath() string {
 
 // Bool returns a pointer to b, for the optional flags above.
 func Bool(b bool) *bool { return &b }
+
+// ConnectorService stores custom connectors (§11.4). Built-in connectors are
+// not stored. Every method is scoped to an account.
+type ConnectorService interface {
+	// CreateConnector stores a custom connector (c.AccountID set; c.Origin
+	// says how it was defined). headersSealed is the sealed static headers of
+	// an mcp connector, nil otherwise. EConflict if the ID exists in the account.
+	CreateConnector(ctx context.Context, c *Connector, headersSealed []byte) error
+	// FindConnector returns a custom connector and its sealed headers. ENotFound if absent.
+	FindConnector(ctx context.Context, accountID, id string) (*Connector, []byte, error)
+	// ListConnectors returns the account's custom connectors ordered by ID.
+	ListConnectors(ctx context.Context, accountID string) ([]*Connector, error)
+	// UpdateConnector replaces a custom connector; c.Version is incremented.
+	// ENotFound if absent.
+	UpdateConnector(ctx context.Context, c *Connector, headersSealed []byte) error
+	// DeleteConnector removes a custom connector, and with force also the
+	// account's credentials and OAuth app for it. Without force, EConflict
+	// (details.credentialCount) while credentials exist. ENotFound if absent.
+	DeleteConnector(ctx context.Context, accountID, id string, force bool) (deletedCredentials int, err error)
+	// ConnectorsVersion is a number that changes whenever any custom
+	// connector of the account changes (cache key for catalogs).
+	ConnectorsVersion(ctx context.Context, accountID string) (int64, error)
+	// CustomConnectorAccounts lists the accounts that have a custom connector with this ID.
+	CustomConnectorAccounts(ctx context.Context, id string) ([]string, error)
+}

@@ -24,6 +24,9 @@ type Store interface {
 	patchbay.ServerService
 	patchbay.CredentialService
 	patchbay.AuditService
+	patchbay.ConnectorService
+	patchbay.OAuthAppService
+	patchbay.FlowService
 	vault.KeyStore
 	vault.RecordStore
 	UseNonce(ctx context.Context, keyID, nonce string, ttl time.Duration) (bool, error)
@@ -38,6 +41,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
+	t.Run("Connectors", func(t *testing.T) { testConnectors(t, open(t)) })
+	t.Run("OAuthApps", func(t *testing.T) { testOAuthApps(t, open(t)) })
+	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 	t.Run("Rotation", func(t *testing.T) { testRotation(t, open(t)) })
 }
 
