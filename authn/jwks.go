@@ -37,7 +37,7 @@ type KeySet struct {
 // publicKey is one verified JWK.
 type publicKey struct {
 	kid string
-	alg string // AlgEdDSA, AlgES256 or AlgRS256
+	alg alg // algEdDSA, algES256 or algRS256
 	// The public members as canonical base64url, for MarshalJSON.
 	x, y, n, e string
 	ed         ed25519.PublicKey
@@ -83,11 +83,11 @@ func (s *KeySet) lookup(kid []byte) *publicKey {
 func (k *publicKey) verify(input string, sig []byte) bool {
 	sig = bytes.Clone(sig)
 	switch k.alg {
-	case AlgEdDSA:
+	case algEdDSA:
 		return jwt.SigningMethodEdDSA.Verify(input, sig, k.ed) == nil
-	case AlgES256:
+	case algES256:
 		return jwt.SigningMethodES256.Verify(input, sig, k.ec) == nil
-	case AlgRS256:
+	case algRS256:
 		return jwt.SigningMethodRS256.Verify(input, sig, k.rsa) == nil
 	}
 	return false
@@ -116,13 +116,13 @@ func (s *KeySet) MarshalJSON() ([]byte, error) {
 	doc.Keys = make([]jwkJSON, 0, s.Len())
 	for i := 0; i < s.Len(); i++ {
 		k := &s.keys[i]
-		j := jwkJSON{Kid: k.kid, Alg: k.alg, X: k.x, Y: k.y, N: k.n, E: k.e}
+		j := jwkJSON{Kid: k.kid, Alg: k.alg.String(), X: k.x, Y: k.y, N: k.n, E: k.e}
 		switch k.alg {
-		case AlgEdDSA:
+		case algEdDSA:
 			j.Kty, j.Crv = "OKP", "Ed25519"
-		case AlgES256:
+		case algES256:
 			j.Kty, j.Crv = "EC", "P-256"
-		case AlgRS256:
+		case algRS256:
 			j.Kty = "RSA"
 		}
 		doc.Keys = append(doc.Keys, j)
@@ -302,7 +302,7 @@ func parseOKP(k *publicKey, m jwkMembers, alg []byte, path string) *patchbay.Err
 	if !ok {
 		return jwksError(path+".x", "must be the unpadded base64url encoding of a 32-byte Ed25519 public key")
 	}
-	k.alg, k.ed = AlgEdDSA, ed25519.PublicKey(x)
+	k.alg, k.ed = algEdDSA, ed25519.PublicKey(x)
 	k.x = base64.RawURLEncoding.EncodeToString(x)
 	return nil
 }
@@ -327,7 +327,7 @@ func parseEC(k *publicKey, m jwkMembers, alg []byte, path string) *patchbay.Erro
 	if err != nil {
 		return jwksError(path+".x", "and y are not a point on P-256")
 	}
-	k.alg, k.ec = AlgES256, pub
+	k.alg, k.ec = algES256, pub
 	k.x = base64.RawURLEncoding.EncodeToString(x)
 	k.y = base64.RawURLEncoding.EncodeToString(y)
 	return nil
@@ -359,7 +359,7 @@ func parseRSA(k *publicKey, m jwkMembers, alg []byte, path string) *patchbay.Err
 	if e < 3 || e > 1<<31-1 || e%2 == 0 {
 		return jwksError(path+".e", "must be an odd public exponent from 3 to 2^31-1, unpadded base64url")
 	}
-	k.alg, k.rsa = AlgRS256, &rsa.PublicKey{N: n, E: int(e)}
+	k.alg, k.rsa = algRS256, &rsa.PublicKey{N: n, E: int(e)}
 	k.n = base64.RawURLEncoding.EncodeToString(nb)
 	k.e = base64.RawURLEncoding.EncodeToString(eb)
 	return nil

@@ -5,11 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
-	"hash"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchbay-mcp/patchbay"
 )
@@ -272,7 +272,7 @@ func VerifyUserJWT(token string, keys *VerifyKeys, opts VerifyOptions) (*Claims,
 	cl := &Claims{
 		UserID:    string(user),
 		ExpiresAt: secondsToTime(rc.exp),
-		Algorithm: h.alg,
+		Algorithm: h.alg.String(),
 		KeyID:     kid,
 	}
 	if rc.has(claimSub) {
@@ -360,9 +360,36 @@ func splitToken(s string, buf []byte) (token, cause) {
 // members (typ, cty, jku, jwk, x5u, ...) are ignored: keys never come from
 // the token.
 type header struct {
-	alg    string // one of the Alg constants (a constant, so no allocation)
+	alg    alg
 	kid    []byte
 	hasKID bool
+}
+
+// alg is an accepted JWS algorithm. It is an enum rather than a string
+// because a string taken from the header would tie the caller's stack buffer
+// to the returned Claims in escape analysis.
+type alg uint8
+
+const (
+	algNone alg = iota
+	algHS256
+	algEdDSA
+	algES256
+	algRS256
+)
+
+func (a alg) String() string {
+	switch a {
+	case algHS256:
+		return AlgHS256
+	case algEdDSA:
+		return AlgEdDSA
+	case algES256:
+		return AlgES256
+	case algRS256:
+		return AlgRS256
+	}
+	return ""
 }
 
 // parseHeader applies step 2 of §4.4.
@@ -392,13 +419,13 @@ func parseHeader(b []byte) (header, cause) {
 			}
 			switch string(v) {
 			case AlgHS256:
-				h.alg = AlgHS256
+				h.alg = algHS256
 			case AlgEdDSA:
-				h.alg = AlgEdDSA
+				h.alg = algEdDSA
 			case AlgES256:
-				h.alg = AlgES256
+				h.alg = algES256
 			case AlgRS256:
-				h.alg = AlgRS256
+				h.alg = algRS256
 			default:
 				return h, errAlg
 			}
@@ -416,7 +443,7 @@ func parseHeader(b []byte) (header, cause) {
 	if it.bad {
 		return h, errHeaderJSON
 	}
-	if h.alg == "" {
+	if h.alg == algNone {
 		return h, errAlg
 	}
 	return h, ""
@@ -427,7 +454,7 @@ func parseHeader(b []byte) (header, cause) {
 // touched, so an HS256 token never meets a public key and a public-key token
 // never meets an HMAC secret.
 func (k *VerifyKeys) verify(h header, input string, sig []byte, now time.Time) (string, cause) {
-	if h.alg != AlgHS256 {
+	if h.alg != algHS256 {
 		if !h.hasKID {
 			return "", errKID
 		}
@@ -501,22 +528,11 @@ func verifyHS256(key *HSKey, input string, sig []byte) bool {
 	return hmac.Equal(macString(key.Secret, input, sum[:0]), sig)
 }
 
-// macString returns HMAC-SHA256(key, msg) appended to dst. The message is fed
-// through a stack buffer because hash.Hash has no WriteString and converting
-// a token-sized string would allocate on every request.
+// macString returns HMAC-SHA256(key, msg) appended to dst.
 func macString(key []byte, msg string, dst []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	writeString(m, msg)
+	m.Write([]byte(msg))
 	return m.Sum(dst)
-}
-
-func writeString(h hash.Hash, s string) {
-	var chunk [512]byte
-	for len(s) > 0 {
-		n := copy(chunk[:], s)
-		h.Write(chunk[:n])
-		s = s[n:]
-	}
 }
 
 // Registered claims, as bits of rawClaims.seen.
@@ -695,10 +711,12 @@ func base64URLValue(c byte) byte {
 // and keeps the last of duplicate members, and JOSE needs exact names and
 // unique members; they also spare a reflection pass per request.
 
-// isJSONObject reports whether b is one valid JSON object.
+// isJSONObject reports whether b is one valid JSON object in valid UTF-8.
+// encoding/json would accept invalid UTF-8 and silently replace it, so that
+// the bytes compared here and the strings decoded later could differ.
 func isJSONObject(b []byte) bool {
 	i := skipSpace(b, 0)
-	return i < len(b) && b[i] == '{' && json.Valid(b)
+	return i < len(b) && b[i] == '{' && utf8.Valid(b) && json.Valid(b)
 }
 
 // objectIter yields the members of a valid JSON object.
@@ -858,8 +876,10 @@ func stringValue(v []byte) ([]byte, bool) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return inner, true
 	}
+	// Escapes are rare; the copy keeps v (which aliases a stack buffer) from
+	// escaping into encoding/json.
 	var s string
-	if json.Unmarshal(v, &s) != nil {
+	if json.Unmarshal(bytes.Clone(v), &s) != nil {
 		return nil, false
 	}
 	return []byte(s), true

@@ -246,6 +246,8 @@ func TestVerifyUserJWT(t *testing.T) {
 		{name: "PayloadNotJSON", token: f.token(hdr("HS256", ""), `{"userId":"cust-42",}`, hs), reason: ReasonTokenInvalid, cause: errPayloadJSON},
 		{name: "PayloadTrailingData", token: f.token(hdr("HS256", ""), good+`{}`, hs), reason: ReasonTokenInvalid, cause: errPayloadJSON},
 
+		{name: "PayloadInvalidUTF8", token: f.token(hdr("HS256", ""), "{\"userId\":\"cust-42\",\"jti\":\"\xff\",\"exp\":1796382900}", hs), reason: ReasonTokenInvalid, cause: errPayloadJSON},
+
 		// Step 2: header.
 		{name: "AlgNone", token: f.token(hdr("none", ""), good, func(string) []byte { return []byte{0} }), reason: ReasonTokenInvalid, cause: errAlg},
 		{name: "AlgNoneEmptySig", token: b64u([]byte(hdr("none", ""))) + "." + b64u([]byte(good)) + ".", reason: ReasonTokenInvalid, cause: errEncoding},
@@ -604,4 +606,60 @@ func BenchmarkVerifyEdDSA(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParseClaims checks the hand-written JSON walk against encoding/json:
+// whenever parseClaims accepts a payload, every registered claim it found
+// has the value encoding/json decodes, and none it missed is present.
+func FuzzParseClaims(f *testing.F) {
+	for _, s := range []string{
+		`{"userId":"cust-42","sub":"cust-42","iss":"default","aud":"patchbay","iat":1796379300,"nbf":1796379300,"exp":1796382900,"jti":"01M908SM50080QV0EN8JXGHM6W"}`,
+		`{"\u0069ss":"a\"b","x":{"iss":"nested","a":[1,{"exp":2}]},"exp":1.5e9}`,
+		`{"aud":["x","patchbay"],"exp":-0.0,"sub":"\ud83d\ude00"}`,
+		` { "exp" : 1 , "exp":2 } `,
+		`{"iss":"a","ISS":"b"}`,
+		`{"a":"]}\\","exp":3}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, c := parseClaims(payload, "")
+		if !isJSONObject(payload) || c != "" {
+			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Fatalf("parseClaims accepted what encoding/json rejects: %v", err)
+		}
+		str := func(name string, bit uint, got []byte) {
+			raw, ok := m[name]
+			if ok != r.has(bit) {
+				t.Fatalf("%s: present=%v, parseClaims found=%v", name, ok, r.has(bit))
+			}
+			var want string
+			if ok && (json.Unmarshal(raw, &want) != nil || want != string(got)) {
+				t.Fatalf("%s = %q, encoding/json says %s", name, got, raw)
+			}
+		}
+		num := func(name string, bit uint, got float64) {
+			raw, ok := m[name]
+			if ok != r.has(bit) {
+				t.Fatalf("%s: present=%v, parseClaims found=%v", name, ok, r.has(bit))
+			}
+			var want float64
+			if ok && (json.Unmarshal(raw, &want) != nil || want != got) {
+				t.Fatalf("%s = %v, encoding/json says %s", name, got, raw)
+			}
+		}
+		str("iss", claimIss, r.iss)
+		str("sub", claimSub, r.sub)
+		str("userId", claimUserID, r.userID)
+		str("jti", claimJti, r.jti)
+		num("exp", claimExp, r.exp)
+		num("nbf", claimNbf, r.nbf)
+		num("iat", claimIat, r.iat)
+		if _, ok := m["aud"]; ok != r.has(claimAud) {
+			t.Fatalf("aud: present=%v, parseClaims found=%v", ok, r.has(claimAud))
+		}
+	})
 }

@@ -225,18 +225,14 @@ func VerifySignature(secret string, canonical string, sig []byte) bool {
 	if secret == "" || len(sig) != sha256.Size {
 		return false
 	}
-	m := hmac.New(sha256.New, []byte(secret))
-	writeString(m, canonical)
 	var sum [sha256.Size]byte
-	return hmac.Equal(m.Sum(sum[:0]), sig)
+	return hmac.Equal(macString([]byte(secret), canonical, sum[:0]), sig)
 }
 
 // Sign returns the x-alloy-signature value ("v1=" + hex) for canonical. It
 // exists for clients, tests and the CLI; the server only verifies.
 func Sign(secret string, canonical string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	writeString(m, canonical)
-	return sigPrefix + hex.EncodeToString(m.Sum(nil))
+	return sigPrefix + hex.EncodeToString(macString([]byte(secret), canonical, nil))
 }
 
 // CheckSignedRequest verifies the signature of a request authenticated by
