@@ -78,15 +78,15 @@ func Decode(data []byte, v any, opts Options) error {
 		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return unmarshalError(err)
+		return unmarshalError(err, reflect.TypeOf(v))
 	}
 	return nil
 }
 
-func unmarshalError(err error) error {
+func unmarshalError(err error, root reflect.Type) error {
 	switch e := err.(type) {
 	case *json.UnmarshalTypeError:
-		field := e.Field
+		field := memberPath(root, e.Field)
 		if field == "" {
 			return patchbay.Errorf(patchbay.EInvalid, "request body must be a JSON %s", jsonKind(e.Type)).Wrap(err)
 		}
@@ -99,6 +99,57 @@ func unmarshalError(err error) error {
 		return pe
 	}
 	return patchbay.Errorf(patchbay.EInvalid, "request body is not valid JSON").Wrap(err)
+}
+
+// memberPath turns the Field of a json.UnmarshalTypeError, which names the
+// Go types of embedded structs as path elements ("serverFields.name"), into
+// the member path a client sent ("name").
+func memberPath(root reflect.Type, field string) string {
+	if field == "" {
+		return ""
+	}
+	var out []string
+	t := shape(root)
+	for _, seg := range strings.Split(field, ".") {
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, seg), nil
+			continue
+		}
+		ft, embedded, ok := lookupMember(t, seg)
+		switch {
+		case !ok:
+			out, t = append(out, seg), nil
+		case embedded:
+			t = shape(ft)
+		default:
+			out, t = append(out, seg), shape(ft)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// lookupMember finds seg among t's JSON members, or as the type name of an
+// untagged embedded struct (embedded is then true).
+func lookupMember(t reflect.Type, seg string) (ft reflect.Type, embedded, ok bool) {
+	names := map[string]reflect.Type{}
+	addFields(names, t)
+	if ft, ok := names[seg]; ok {
+		return ft, false, true
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.Anonymous || f.Tag.Get("json") != "" {
+			continue
+		}
+		et := f.Type
+		if et.Kind() == reflect.Pointer {
+			et = et.Elem()
+		}
+		if et.Name() == seg {
+			return et, true, true
+		}
+	}
+	return nil, false, false
 }
 
 func article(kind string) string {
