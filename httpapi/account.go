@@ -140,8 +140,8 @@ func (h *Handler) rotateJWTSecret(c *call) error {
 		return err
 	}
 	grace := 86400
-	if req.GracePeriodSeconds.Set && !req.GracePeriodSeconds.Null {
-		if grace = req.GracePeriodSeconds.Value; grace < 0 || grace > 604800 {
+	if req.GracePeriodSeconds.Set {
+		if grace = req.GracePeriodSeconds.Value; req.GracePeriodSeconds.Null || grace < 0 || grace > 604800 {
 			return patchbay.Errorf(patchbay.EInvalid, "gracePeriodSeconds must be an integer from 0 to 604800").Field("gracePeriodSeconds")
 		}
 	}
@@ -189,8 +189,8 @@ func (h *Handler) mintToken(c *call) error {
 		return err
 	}
 	ttl := 3600
-	if req.ExpiresInSeconds.Set && !req.ExpiresInSeconds.Null {
-		if ttl = req.ExpiresInSeconds.Value; ttl < 1 || ttl > 2592000 {
+	if req.ExpiresInSeconds.Set {
+		if ttl = req.ExpiresInSeconds.Value; req.ExpiresInSeconds.Null || ttl < 1 || ttl > 2592000 {
 			return patchbay.Errorf(patchbay.EInvalid, "expiresInSeconds must be an integer from 1 to 2592000").Field("expiresInSeconds")
 		}
 	}

@@ -64,8 +64,8 @@ func (h *Handler) createKey(c *call) error {
 	now := h.now()
 	k := &patchbay.APIKey{ID: ids.KeyID(), AccountID: c.p.AccountID, UserID: user, Name: name, Role: req.Role.Value,
 		RequireSignature: req.RequireSignature.Value, CreatedAt: now}
-	if req.ExpiresInDays.Set && !req.ExpiresInDays.Null {
-		if d := req.ExpiresInDays.Value; d < 1 || d > 3650 {
+	if req.ExpiresInDays.Set {
+		if d := req.ExpiresInDays.Value; req.ExpiresInDays.Null || d < 1 || d > 3650 {
 			return patchbay.Errorf(patchbay.EInvalid, "expiresInDays must be an integer from 1 to 3650").Field("expiresInDays")
 		}
 		exp := now.Add(time.Duration(req.ExpiresInDays.Value) * 24 * time.Hour)

@@ -141,11 +141,13 @@ func (f *serverFields) apply(s *patchbay.Server) ([]string, error) {
 	return changed, s.Validate()
 }
 
+// tokenDays reads tokenExpiresInDays. null is not a way to ask for the
+// default: only fields whose table says so accept null (§2).
 func tokenDays(o sj.Optional[int]) (int, error) {
-	if !o.Set || o.Null {
+	if !o.Set {
 		return patchbay.DefaultTokenDays, nil
 	}
-	if o.Value < 1 || o.Value > patchbay.MaxTokenDays {
+	if o.Null || o.Value < 1 || o.Value > patchbay.MaxTokenDays {
 		return 0, patchbay.Errorf(patchbay.EInvalid, "tokenExpiresInDays must be an integer from 1 to %d", patchbay.MaxTokenDays).Field("tokenExpiresInDays")
 	}
 	return o.Value, nil
