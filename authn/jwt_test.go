@@ -497,7 +497,7 @@ func TestErrorsKeepTokensOut(t *testing.T) {
 			t.Fatalf("error %q contains token material %q", err, part)
 		}
 	}
-	if s := fmt.Sprintf("%v %+v %#v", f.cur, f.cur, f.cur); strings.Contains(s, string(f.cur.Secret)) || strings.Contains(s, "194") {
+	if s := fmt.Sprintf("%v %+v %#v %v %+v %#v", f.cur, f.cur, f.cur, *f.keys, f.keys, f.keys); strings.Contains(s, string(f.cur.Secret)) || strings.Contains(s, "194") || strings.Contains(s, "113") {
 		t.Fatalf("HSKey formatting leaks the secret: %s", s)
 	}
 }
