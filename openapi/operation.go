@@ -171,6 +171,7 @@ func (m *mapper) render(r opRef, path string) (json.RawMessage, bool) {
 		m.warnings = m.warnings[:mark]
 		m.conv.level = lv
 		m.conv.dropped = m.conv.dropped[:0]
+		m.conv.budget, m.conv.exhausted = maxNodes, false
 		props, skip := m.parameters(r, path)
 		if skip != "" {
 			m.warnf("operation %s skipped: %s", label, skip)
@@ -187,13 +188,15 @@ func (m *mapper) render(r opRef, path string) (json.RawMessage, bool) {
 			m.warnf("operation %s skipped: its parameter schema cannot be encoded: %v", label, err)
 			return nil, false
 		}
-		if len(params) > maxParamsSize && i < len(levels)-1 {
+		if (len(params) > maxParamsSize || m.conv.exhausted) && i < len(levels)-1 {
 			continue
 		}
 		for _, p := range m.conv.dropped {
 			m.warnf("operation %s: pattern %q dropped: not an RE2 regular expression", label, cut(p, 100))
 		}
-		if lv.depth < maxSchemaDepth {
+		if m.conv.exhausted {
+			m.warnf("operation %s: parameter schema cut to {} after %d nodes", label, maxNodes)
+		} else if lv.depth < maxSchemaDepth {
 			m.warnf("operation %s: parameter schema nested deeper than %d levels cut to {} to keep it under %d KiB",
 				label, lv.depth-1, maxParamsSize>>10)
 		}
@@ -549,7 +552,7 @@ func itemsPath(op *openapi3.Operation) string {
 	if slices.Contains(typesOf(mt.Schema), "array") {
 		return ""
 	}
-	props, _, ok := collectObject(mt.Schema, nil, nil, 0)
+	props, _, ok := objectView(mt.Schema)
 	if !ok {
 		return ""
 	}

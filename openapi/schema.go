@@ -21,7 +21,16 @@ type converter struct {
 	dropped []string
 	// level is how hard the current rendering shrinks (see levels).
 	level level
+	// budget is how many more schema nodes this rendering may produce. A
+	// schema with several self-references fans out exponentially before
+	// depth 10 (5 references: 5^10 nodes), so rendering stops at the budget
+	// instead of after the fact; exhausted reports that it did.
+	budget    int
+	exhausted bool
 }
+
+// maxNodes bounds one rendering; well above what maxParamsSize holds.
+const maxNodes = 8192
 
 func newConverter() *converter {
 	return &converter{patterns: make(map[string]bool), level: levels[0]}
@@ -78,6 +87,10 @@ func firstSentence(d string) string {
 // kin-openapi resolves into pointer cycles, and keeps deeply nested ones short.
 func (c *converter) schema(ref *openapi3.SchemaRef, depth int) any {
 	if ref == nil || ref.Value == nil || depth >= c.level.depth {
+		return &obj{}
+	}
+	if c.budget--; c.budget < 0 {
+		c.exhausted = true
 		return &obj{}
 	}
 	s := ref.Value
@@ -365,12 +378,13 @@ type namedSchema struct {
 // merged across allOf members. ok is false when the schema is not a plain
 // object: another type, a union (oneOf/anyOf/not), or no properties at all.
 func objectView(ref *openapi3.SchemaRef) (props []namedSchema, required []string, ok bool) {
-	props, required, ok = collectObject(ref, nil, nil, 0)
+	budget := maxNodes
+	props, required, ok = collectObject(ref, nil, nil, 0, &budget)
 	return props, required, ok && len(props) > 0
 }
 
-func collectObject(ref *openapi3.SchemaRef, props []namedSchema, required []string, depth int) ([]namedSchema, []string, bool) {
-	if ref == nil || ref.Value == nil || depth >= maxSchemaDepth {
+func collectObject(ref *openapi3.SchemaRef, props []namedSchema, required []string, depth int, budget *int) ([]namedSchema, []string, bool) {
+	if *budget--; ref == nil || ref.Value == nil || depth >= maxSchemaDepth || *budget < 0 {
 		return nil, nil, false
 	}
 	s := ref.Value
@@ -388,7 +402,7 @@ func collectObject(ref *openapi3.SchemaRef, props []namedSchema, required []stri
 	required = append(required, requestRequired(s)...)
 	for _, m := range s.AllOf {
 		var ok bool
-		if props, required, ok = collectObject(m, props, required, depth+1); !ok {
+		if props, required, ok = collectObject(m, props, required, depth+1, budget); !ok {
 			return nil, nil, false
 		}
 	}

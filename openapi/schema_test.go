@@ -176,3 +176,23 @@ func TestSchemaShrinking(t *testing.T) {
 		t.Errorf("warnings %v; shrinking descriptions is silent", warnings)
 	}
 }
+
+// TestFanOutBounded: six self-references per level would render 6^10
+// nodes at depth 10; the node budget stops that early and says so.
+func TestFanOutBounded(t *testing.T) {
+	var props strings.Builder
+	for i := range 6 {
+		props.WriteString("r" + string(rune('a'+i)) + ": {$ref: '#/components/schemas/N'}\n")
+	}
+	props.WriteString("all: {allOf: [{$ref: '#/components/schemas/N'}, {$ref: '#/components/schemas/N'}, {$ref: '#/components/schemas/N'}]}\n")
+	got, warnings := bodyProp(t, "3.0.3", "{$ref: '#/components/schemas/N'}",
+		"N:\n  type: object\n  properties:\n"+indent(props.String(), 4))
+	b, _ := json.Marshal(got)
+	if len(b) > maxParamsSize {
+		t.Errorf("schema is %d bytes", len(b))
+	}
+	want := []string{"operation POST /v: parameter schema nested deeper than 3 levels cut to {} to keep it under 32 KiB"}
+	if diff := cmp.Diff(want, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
