@@ -194,8 +194,10 @@ func checkShape(t *tree, s *shape, path string, problems []Problem) []Problem {
 		}
 		t.elem = kept
 	case tObject:
-		for i := 0; i < len(t.keys); i++ {
-			key, val := t.keys[i], t.vals[i]
+		// Members that fail are dropped (kept in place otherwise).
+		keys, vals := t.keys[:0], t.vals[:0]
+		for i, key := range t.keys {
+			val := t.vals[i]
 			p := joinPath(path, key)
 			var ms *shape
 			if s.mapLike {
@@ -208,24 +210,20 @@ func checkShape(t *tree, s *shape, path string, problems []Problem) []Problem {
 						msg = fmt.Sprintf("unknown member %q (member names are case-sensitive; did you mean %q?)", key, alt)
 					}
 					problems = append(problems, Problem{p, msg})
-					t.del(i)
-					i--
 					continue
 				}
 			}
 			if val.kind == tNull {
-				t.del(i)
-				i--
 				continue
 			}
 			if val.kind != ms.kind {
 				problems = append(problems, Problem{p, "must be " + ms.kind.String()})
-				t.del(i)
-				i--
 				continue
 			}
 			problems = checkShape(val, ms, p, problems)
+			keys, vals = append(keys, key), append(vals, val)
 		}
+		t.keys, t.vals = keys, vals
 	}
 	return problems
 }

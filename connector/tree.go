@@ -67,10 +67,33 @@ func (t *tree) get(key string) *tree {
 	return nil
 }
 
-// del removes the member at index i.
-func (t *tree) del(i int) {
-	t.keys = append(t.keys[:i], t.keys[i+1:]...)
-	t.vals = append(t.vals[:i], t.vals[i+1:]...)
+// keySet detects duplicate member names while an object is being built:
+// a linear scan for small objects, a map once they grow, so that huge
+// objects stay linear.
+type keySet struct{ m map[string]struct{} }
+
+// has reports whether t already has key; when not, the caller appends it,
+// so has records it.
+func (s *keySet) has(t *tree, key string) bool {
+	if s.m == nil && len(t.keys) < 16 {
+		for _, k := range t.keys {
+			if k == key {
+				return true
+			}
+		}
+		return false
+	}
+	if s.m == nil {
+		s.m = make(map[string]struct{}, 2*len(t.keys))
+		for _, k := range t.keys {
+			s.m[k] = struct{}{}
+		}
+	}
+	if _, ok := s.m[key]; ok {
+		return true
+	}
+	s.m[key] = struct{}{}
+	return false
 }
 
 // maxTreeNodes bounds the size of a definition after YAML alias expansion,
@@ -129,6 +152,7 @@ func (b *treeBuilder) jsonValue(dec *json.Decoder, path string, depth int) (*tre
 		switch v {
 		case '{':
 			t := &tree{kind: tObject}
+			var seen keySet
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -139,7 +163,7 @@ func (b *treeBuilder) jsonValue(dec *json.Decoder, path string, depth int) (*tre
 				if err != nil {
 					return nil, err
 				}
-				if t.get(key) != nil {
+				if seen.has(t, key) {
 					b.problem(joinPath(path, key), "duplicate member %q", key)
 					continue
 				}
@@ -206,6 +230,7 @@ func (b *treeBuilder) yamlValue(n *yaml.Node, path string, depth int) (*tree, er
 		return b.yamlValue(n.Alias, path, depth+1)
 	case yaml.MappingNode:
 		t := &tree{kind: tObject}
+		var seen keySet
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			for k.Kind == yaml.AliasNode {
@@ -222,7 +247,7 @@ func (b *treeBuilder) yamlValue(n *yaml.Node, path string, depth int) (*tree, er
 			if err != nil {
 				return nil, err
 			}
-			if t.get(key) != nil {
+			if seen.has(t, key) {
 				b.problem(joinPath(path, key), "duplicate member %q (line %d)", key, k.Line)
 				continue
 			}
