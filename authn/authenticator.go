@@ -143,12 +143,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	}
 	if uid != "" && uid != k.UserID {
 		if k.Role != patchbay.RoleAdmin {
-			return nil, patchbay.Errorf(patchbay.EForbidden, "a user key may act only as its own user").Reason("user_mismatch")
+			return nil, patchbay.Errorf(patchbay.EForbidden, "a user key may act only as its own user").Reason("user_mismatch").
+				Wrap(&DeniedError{Principal: p})
 		}
 		p.UserID = uid
 	}
 	return p, nil
 }
+
+// DeniedError is the cause wrapped in a 403 from Authenticate: the request
+// did authenticate, as Principal, but asked for something that principal may
+// not do. The faces record it as access.denied (§16), which needs the account.
+type DeniedError struct {
+	Principal *patchbay.Principal
+}
+
+func (e *DeniedError) Error() string { return "authn: authenticated principal denied" }
 
 // UserIDHeader returns x-alloy-userid ("" when absent or blank), or a 400
 // for a malformed value.

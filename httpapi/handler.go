@@ -5,10 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +149,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, need access, fn 
 	}
 	p, err := h.auth.Authenticate(r.Context(), r, body)
 	if err != nil {
+		var denied *authn.DeniedError
+		if errors.As(err, &denied) {
+			reason, _ := patchbay.ErrorDetails(err)["reason"].(string)
+			h.auditDenied(r, denied.Principal, reason)
+		}
 		return err
 	}
 	frontdoor.InfoFrom(r.Context()).SetAccount(p.AccountID, "")
@@ -191,44 +194,14 @@ func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, p *patchbay.
 		return patchbay.Errorf(patchbay.EUnavailable, "rate limiter unavailable").Wrap(err)
 	}
 	now := h.opts.Now()
-	SetRateLimitHeaders(w.Header(), d, now)
+	frontdoor.SetRateLimitHeaders(w.Header(), d, now)
 	if !d.Allowed {
 		if h.opts.OnRateLimited != nil {
 			h.opts.OnRateLimited()
 		}
-		return RateLimited(d, now)
+		return frontdoor.RateLimited(d, now)
 	}
 	return nil
-}
-
-// SetRateLimitHeaders writes the X-RateLimit-* headers of §9 (and
-// Retry-After for a refusal).
-func SetRateLimitHeaders(hd http.Header, d ratelimit.Decision, now time.Time) {
-	hd.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	hd.Set("X-RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
-	hd.Set("X-RateLimit-Reset", strconv.FormatInt(ceilUnix(d.Reset), 10))
-	if !d.Allowed {
-		hd.Set("Retry-After", strconv.Itoa(retryAfter(d, now)))
-	}
-}
-
-func ceilUnix(t time.Time) int64 {
-	s := t.Unix()
-	if t.Nanosecond() > 0 {
-		s++
-	}
-	return s
-}
-
-func retryAfter(d ratelimit.Decision, now time.Time) int {
-	secs := int(math.Ceil(time.Unix(ceilUnix(d.Reset), 0).Sub(now).Seconds()))
-	return max(secs, 1)
-}
-
-// RateLimited is the 429 error of §9.
-func RateLimited(d ratelimit.Decision, now time.Time) error {
-	return patchbay.Errorf(patchbay.ERateLimited, "Rate limit exceeded").
-		With("limit", d.Limit).With("windowSeconds", 60).With("retryAfterSeconds", retryAfter(d, now))
 }
 
 // decode decodes the call's body strictly into v. An empty body decodes as {}.
