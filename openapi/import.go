@@ -213,13 +213,15 @@ func (m *mapper) run() (*Result, error) {
 			Field("openapi").Reason(ReasonTooManyOperations).With("operations", n)
 	}
 	c := &patchbay.Connector{Type: patchbay.ConnectorREST}
+	title := ""
 	if t.Info != nil {
-		c.Name = cut(oneLine(t.Info.Title), maxNameLen)
+		title = t.Info.Title
+		c.Name = cut(oneLine(title), maxNameLen)
 		c.Description = cut(strings.TrimSpace(t.Info.Description), maxDescLen)
 	}
 	c.ID = m.opts.ID
 	if c.ID == "" {
-		c.ID = connectorID(c.Name)
+		c.ID = connectorID(title)
 	}
 	if m.opts.Name != "" {
 		c.Name = m.opts.Name
@@ -268,7 +270,8 @@ func (m *mapper) baseURL() (string, error) {
 		}
 	}
 	if m.opts.BaseURL != "" {
-		return m.opts.BaseURL, nil
+		// Paths start with /, so a trailing / would double it.
+		return strings.TrimRight(m.opts.BaseURL, "/"), nil
 	}
 	if len(m.servers) == 0 {
 		return "", patchbay.Errorf(patchbay.EInvalid, "the document has no servers; give baseUrl").

@@ -127,7 +127,7 @@ info: {title: Acme, version: '1'}
 servers: [{url: /relative}]
 paths: {/a: {get: {operationId: a, responses: {'200': {description: ok}}}}}
 `,
-			opts: &Options{ID: "my-acme", Name: "My Acme", BaseURL: "https://acme.example/api", Categories: []string{"crm"}},
+			opts: &Options{ID: "my-acme", Name: "My Acme", BaseURL: "https://acme.example/api/", Categories: []string{"crm"}},
 			want: patchbay.Connector{ID: "my-acme", Name: "My Acme", Type: "rest", BaseURL: "https://acme.example/api", Categories: []string{"crm"}},
 		},
 		{

@@ -299,6 +299,22 @@ components:
       x-patchbay-items-path: result.items
       responses:
         '200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array}}}}}}
+  /empty:
+    get:
+      operationId: empty
+      x-patchbay-items-path: ''
+      responses:
+        '200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array}}}}}}
+  /bad:
+    get:
+      operationId: bad
+      x-patchbay-items-path: .data
+      responses: {'200': {description: ok}}
+  /dotted:
+    get:
+      operationId: dotted
+      responses:
+        '200': {description: ok, content: {application/json: {schema: {type: object, properties: {a.b: {type: array}}}}}}
   /wrapped:
     get:
       operationId: wrapped
@@ -314,8 +330,12 @@ components:
 				{Resource: "arr", ID: "arr", Name: "arr", Method: "GET", Path: "/arr", Params: map[string]any{"type": "object"}},
 				{Resource: "created", ID: "created", Name: "created", Method: "POST", Path: "/created", Params: map[string]any{"type": "object"}, ItemsPath: "entries"},
 				{Resource: "override", ID: "override", Name: "override", Method: "GET", Path: "/override", Params: map[string]any{"type": "object"}, ItemsPath: "result.items"},
+				{Resource: "empty", ID: "empty", Name: "empty", Method: "GET", Path: "/empty", Params: map[string]any{"type": "object"}},
+				{Resource: "bad", ID: "bad", Name: "bad", Method: "GET", Path: "/bad", Params: map[string]any{"type": "object"}},
+				{Resource: "dotted", ID: "dotted", Name: "dotted", Method: "GET", Path: "/dotted", Params: map[string]any{"type": "object"}},
 				{Resource: "wrapped", ID: "wrapped", Name: "wrapped", Method: "GET", Path: "/wrapped", Params: map[string]any{"type": "object"}, ItemsPath: "entries"},
 			},
+			warnings: []string{`operation GET /bad: x-patchbay-items-path ".data" ignored: not a dot path`},
 		},
 		{
 			name: "ReadOnlyOverride",

@@ -139,12 +139,15 @@ func (m *mapper) operation(r opRef) {
 		}
 	}
 	if v, ok := op.Extensions["x-patchbay-items-path"]; ok {
-		if s, isString := v.(string); isString {
-			if s != "" {
-				a.Response = &patchbay.ActionResponse{ItemsPath: s}
-			}
-		} else {
+		switch s, isString := v.(string); {
+		case !isString:
 			m.warnf("operation %s: x-patchbay-items-path ignored: not a string", label)
+		case s == "":
+			// explicitly no list
+		case len(s) > 256 || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, ".."):
+			m.warnf("operation %s: x-patchbay-items-path %q ignored: not a dot path", label, cut(s, 100))
+		default:
+			a.Response = &patchbay.ActionResponse{ItemsPath: s}
 		}
 	} else if p := itemsPath(op); p != "" {
 		a.Response = &patchbay.ActionResponse{ItemsPath: p}
