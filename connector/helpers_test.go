@@ -76,6 +76,7 @@ func startFake(t testing.TB, handle func(w http.ResponseWriter, r *http.Request,
 	f := &fake{handle: handle}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(strings.NewReader(string(body))) // handlers may read it again
 		n := int(f.count.Add(1))
 		f.mu.Lock()
 		f.reqs = append(f.reqs, recorded{Method: r.Method, Host: r.Host, URI: r.RequestURI, Header: r.Header.Clone(), Body: string(body)})
@@ -107,20 +108,25 @@ func (f *fake) addr() string { return f.srv.Listener.Addr().String() }
 // dialer routes every connection to one loopback address, so that
 // definitions can use any host name, and counts dials.
 type dialer struct {
-	addr  string
-	dials atomic.Int64
-	fail  func(n int) error // optional: fail the n-th dial
+	addr   string
+	routes map[string]string // optional: host name -> address
+	dials  atomic.Int64
+	fail   func(n int) error // optional: fail the n-th dial
 }
 
-func (d *dialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+func (d *dialer) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
 	n := int(d.dials.Add(1))
 	if d.fail != nil {
 		if err := d.fail(n); err != nil {
 			return nil, err
 		}
 	}
+	addr := d.addr
+	if host, _, err := net.SplitHostPort(hostport); err == nil && d.routes[host] != "" {
+		addr = d.routes[host]
+	}
 	var nd net.Dialer
-	return nd.DialContext(ctx, network, d.addr)
+	return nd.DialContext(ctx, network, addr)
 }
 
 func newClient(t testing.TB, d *dialer) *http.Client {

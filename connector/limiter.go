@@ -67,3 +67,13 @@ func (l *limiter) inUse(account string) int {
 	}
 	return 0
 }
+
+// waiting reports the calls of account waiting for a slot (tests).
+func (l *limiter) waiting(account string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.m[account]; s != nil {
+		return s.refs - len(s.slots)
+	}
+	return 0
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -271,7 +272,7 @@ func (r *Runtime) contextError(parent, budget context.Context, err error) error 
 }
 
 func (r *Runtime) timeoutError() *patchbay.Error {
-	return patchbay.Errorf(patchbay.EUpstreamTimeout, "Upstream timed out").With("timeoutSeconds", int(r.timeout.Round(time.Second)/time.Second))
+	return patchbay.Errorf(patchbay.EUpstreamTimeout, "Upstream timed out").With("timeoutSeconds", int(math.Ceil(r.timeout.Seconds())))
 }
 
 func upstreamError(msg, reason string) *patchbay.Error {
