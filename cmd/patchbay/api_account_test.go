@@ -214,7 +214,9 @@ func TestAPIAudit(t *testing.T) {
 	}
 
 	// Filters.
-	count := func(q string) int { return len(ts.call("GET", "/api/audit?"+q, nil).want(t, http.StatusOK).list("events")) }
+	count := func(q string) int {
+		return len(ts.call("GET", "/api/audit?"+q, nil).want(t, http.StatusOK).list("events"))
+	}
 	for _, tt := range []struct {
 		q    string
 		want int

@@ -275,3 +275,5 @@ func parseTime(t *testing.T, s any) time.Time {
 	}
 	return tm
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

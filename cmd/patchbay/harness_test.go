@@ -96,6 +96,7 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
+		ts.app.close()
 		db.Close()
 	})
 	return ts

@@ -50,6 +50,7 @@ func serve(ctx context.Context, e *env, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer a.close()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

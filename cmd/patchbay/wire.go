@@ -15,11 +15,16 @@ import (
 
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/authn"
+	"github.com/patchbay-mcp/patchbay/connector"
 	"github.com/patchbay-mcp/patchbay/frontdoor"
+	"github.com/patchbay-mcp/patchbay/gateway"
 	"github.com/patchbay-mcp/patchbay/httpapi"
 	"github.com/patchbay-mcp/patchbay/ids"
 	"github.com/patchbay-mcp/patchbay/ratelimit"
+	"github.com/patchbay-mcp/patchbay/registry"
 	"github.com/patchbay-mcp/patchbay/sqlite"
+	"github.com/patchbay-mcp/patchbay/ssrf"
+	"github.com/patchbay-mcp/patchbay/upstream"
 	"github.com/patchbay-mcp/patchbay/vault"
 )
 
@@ -33,6 +38,14 @@ type app struct {
 	handler http.Handler // the main listener
 	metrics http.Handler // nil unless --metrics-addr is set
 	ops     *httpapi.Ops
+	closers []func()
+}
+
+// close releases what wire started (queues are flushed).
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -53,12 +66,12 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "patchbay_build_info", Help: "Build version."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	rateLimited := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchbay_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"face"})
-	reg.MustRegister(buildInfo, rateLimited)
+	promReg.MustRegister(buildInfo, rateLimited)
 
 	auth := authn.New(db, v, db, &authn.Options{
 		CacheTTL:  cfg.ConfigCacheTTL,
@@ -70,15 +83,61 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	})
 	limiter := ratelimit.New(ratelimit.NewMemoryStore(nil), nil)
 
+	guard, err := ssrf.New(&ssrf.Options{Allow: splitList(cfg.SSRFAllow)})
+	if err != nil {
+		return nil, usageErr("--ssrf-allow: %v", err)
+	}
+	builtins, err := loadBuiltins(cfg, guard)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkShadowing(context.Background(), db, builtins); err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(builtins, db, &registry.Options{TTL: cfg.ConfigCacheTTL})
+	if err != nil {
+		return nil, err
+	}
+	upstreamClient := upstream.New(guard.Client(cfg.UpstreamTimeout), &upstream.Options{Timeout: cfg.UpstreamTimeout, Version: version,
+		CheckURL: guard.CheckURL})
+	a.closers = append(a.closers, func() { _ = upstreamClient.Close() })
+	runtime := connector.New(guard.Client(cfg.UpstreamTimeout), &connector.Options{Timeout: cfg.UpstreamTimeout,
+		MaxConcurrency: cfg.MaxUpstreamConcurrency, Version: version, MCP: upstreamClient, CheckURL: guard.CheckURL})
+	var cache connector.Cache
+	if cfg.CacheMaxBytes > 0 && cfg.CacheTTL > 0 {
+		cache = connector.NewMemoryCache(cfg.CacheMaxBytes, nil)
+	}
+	gwMetrics, err := gateway.NewMetrics(promReg)
+	if err != nil {
+		return nil, err
+	}
+	gw := gateway.New(db, auth, reg, limiter, runtime, cache, nil, &gateway.Options{
+		PublicURL:     cfg.PublicURL,
+		Version:       version,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		RateLimit:     cfg.RateLimit,
+		ConfigTTL:     cfg.ConfigCacheTTL,
+		CacheTTL:      cfg.CacheTTL,
+		Logger:        log,
+		Metrics:       gwMetrics,
+		OnRateLimited: func() { rateLimited.WithLabelValues("mcp").Inc() },
+	})
+	a.closers = append(a.closers, gw.Close)
+
 	api := httpapi.New(db, v, auth, limiter, &httpapi.Options{
 		PublicURL:     cfg.PublicURL,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		MgmtRateLimit: cfg.MgmtRateLimit,
 		Logger:        log,
 		OnRateLimited: func() { rateLimited.WithLabelValues("api").Inc() },
+		Changed: func(_ context.Context, kind, id string) {
+			if kind == "server" {
+				gw.Invalidate(id)
+			}
+		},
 	})
 
-	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	metricsHandler := promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})
 	onMain := metricsHandler
 	if cfg.MetricsAddr != "" {
 		a.metrics, onMain = metricsHandler, nil
@@ -92,6 +151,8 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/api", api)
+	mux.Handle("/mcp", gw)
+	mux.Handle("/mcp/", gw)
 	a.ops.Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteError(w, r, log, patchbay.Errorf(patchbay.ENotFound, "Not found"))
@@ -103,7 +164,7 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 		AllowedOrigins: splitList(cfg.AllowedOrigins),
 		TrustedProxies: proxies,
 		Logger:         log,
-		Registry:       reg,
+		Registry:       promReg,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,170 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/authn"
+	"github.com/patchbay-mcp/patchbay/frontdoor"
+	"github.com/patchbay-mcp/patchbay/ratelimit"
+)
+
+func unauthorized(reason string) *patchbay.Error {
+	e := patchbay.Errorf(patchbay.EUnauthorized, "Invalid or missing authentication")
+	if reason != "" {
+		e.Reason(reason)
+	}
+	return e
+}
+
+func notFound() *patchbay.Error { return patchbay.Errorf(patchbay.ENotFound, "Not found") }
+
+// authenticate resolves the server, the principal and the effective user
+// (§6.4, §6.5).
+func (h *Handler) authenticate(r *http.Request, rt route, body []byte) (*call, error) {
+	ctx := r.Context()
+	info := frontdoor.InfoFrom(ctx)
+	c := &call{ctx: ctx, requestID: info.RequestID, clientIP: info.ClientIP,
+		credHeader: strings.TrimSpace(r.Header.Get("x-credential-id")), redirect: strings.TrimSpace(r.Header.Get("x-redirect-uri"))}
+	if rt.token != "" {
+		return c, h.tokenURL(ctx, r, rt, c)
+	}
+	p, err := h.auth.Authenticate(ctx, r, body)
+	if err != nil {
+		return nil, err
+	}
+	e, err := h.serverEntry(ctx, rt.serverID)
+	if err != nil {
+		if patchbay.IsCode(err, patchbay.ENotFound) {
+			return nil, notFound()
+		}
+		return nil, err
+	}
+	srv := e.server
+	if srv.AccountID != p.AccountID {
+		return nil, notFound()
+	}
+	if !p.IsAdmin() && p.UserID != srv.OwnerID && !srv.IsPublic {
+		return nil, notFound()
+	}
+	p.ServerID = srv.ID
+	c.principal, c.server, c.entry = p, srv, e
+	return c, nil
+}
+
+// tokenURL authenticates the token route: every failure is the same 401
+// (no existence oracle).
+func (h *Handler) tokenURL(ctx context.Context, r *http.Request, rt route, c *call) error {
+	e, err := h.serverEntry(ctx, rt.serverID)
+	if err != nil {
+		if patchbay.IsCode(err, patchbay.ENotFound) {
+			return unauthorized("")
+		}
+		return err
+	}
+	srv := e.server
+	if !authn.CheckServerToken(srv, rt.token, h.opts.Now()) {
+		h.authFailed(c, srv, "invalid_token")
+		return unauthorized("")
+	}
+	p := &patchbay.Principal{AccountID: srv.AccountID, Kind: patchbay.ActorServerToken, ServerID: srv.ID, Role: patchbay.RoleUser}
+	c.principal, c.server, c.entry = p, srv, e
+	if tok := strings.TrimSpace(r.Header.Get("x-alloy-user-token")); tok != "" {
+		claims, err := h.auth.VerifyJWT(ctx, tok, srv.AccountID, false)
+		if err != nil {
+			return err
+		}
+		p.UserID = claims.UserID
+		return nil
+	}
+	uid, err := authn.UserIDHeader(r)
+	if err != nil {
+		return err
+	}
+	switch {
+	case uid != "" && srv.IsPublic && !srv.AllowUnverifiedUserIDs:
+		return unauthorized("user_token_required")
+	case uid != "" && srv.IsPublic:
+		// An unverified identity may never be the owner or a key holder (§6.5 a).
+		if uid == srv.OwnerID {
+			return patchbay.Errorf(patchbay.EForbidden, "User not allowed").Reason("user_not_allowed")
+		}
+		holds, err := h.keyHolder(ctx, srv.AccountID, uid)
+		if err != nil {
+			return err
+		}
+		if holds {
+			return patchbay.Errorf(patchbay.EForbidden, "User not allowed").Reason("user_not_allowed")
+		}
+		p.UserID, p.Unverified = uid, true
+	case uid != "":
+		if uid != srv.OwnerID {
+			return patchbay.Errorf(patchbay.EForbidden, "A private server's token URL acts only as its owner").Reason("user_not_allowed")
+		}
+		p.UserID = uid
+	case srv.IsPublic:
+		return unauthorized("user_token_required")
+	default:
+		p.UserID = srv.OwnerID
+	}
+	return nil
+}
+
+// keyHolder reports whether the user holds an API key of the account,
+// cached for the config TTL.
+func (h *Handler) keyHolder(ctx context.Context, accountID, userID string) (bool, error) {
+	key := accountID + "\x00" + userID
+	now := h.opts.Now()
+	h.mu.Lock()
+	kh, ok := h.holders[key]
+	h.mu.Unlock()
+	if ok && now.Before(kh.expires) {
+		return kh.holds, nil
+	}
+	holds, err := h.store.UserHasAPIKey(ctx, accountID, userID)
+	if err != nil {
+		return false, patchbay.Errorf(patchbay.EUnavailable, "store unavailable").Wrap(err)
+	}
+	h.mu.Lock()
+	if h.holders == nil {
+		h.holders = map[string]holderEntry{}
+	}
+	h.holders[key] = holderEntry{holds: holds, expires: now.Add(h.opts.ConfigTTL)}
+	h.mu.Unlock()
+	return holds, nil
+}
+
+type holderEntry struct {
+	holds   bool
+	expires time.Time
+}
+
+// rateLimit applies §9: per (server, effective user), plus the aggregate
+// window of unverified identities.
+func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, c *call) error {
+	n := c.server.RateLimit
+	if n <= 0 {
+		n = h.opts.RateLimit
+	}
+	rules := []ratelimit.Rule{{Key: "mcp\x00" + c.server.ID + "\x00" + c.principal.UserID, Limit: n}}
+	if c.principal.Unverified {
+		rules = append(rules, ratelimit.Rule{Key: "mcp-unverified\x00" + c.server.ID, Limit: 10 * n})
+	}
+	d, err := h.limiter.Allow(r.Context(), rules...)
+	if err != nil {
+		return patchbay.Errorf(patchbay.EUnavailable, "rate limiter unavailable").Wrap(err)
+	}
+	now := h.opts.Now()
+	frontdoor.SetRateLimitHeaders(w.Header(), d, now)
+	if d.Allowed {
+		return nil
+	}
+	if h.opts.OnRateLimited != nil {
+		h.opts.OnRateLimited()
+	}
+	h.rateLimitedAudit(c, d)
+	return frontdoor.RateLimited(d, now)
+}

@@ -1,0 +1,118 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/policy"
+	"github.com/patchbay-mcp/patchbay/registry"
+)
+
+// serverEntry is one cached server configuration and the MCP servers built
+// from it. The configuration is immutable; a new version gets a new entry.
+type serverEntry struct {
+	server  *patchbay.Server
+	policy  *policy.Policy
+	checked atomic.Int64 // unix nanoseconds of the last version check
+
+	mu    sync.Mutex
+	built map[int64]*mcp.Server // by catalog view version
+}
+
+// staleLimit is how long a cached configuration keeps serving while the
+// database is unreachable (§17.5).
+const staleLimit = 5 * time.Minute
+
+// serverEntry returns the server's configuration from memory while it is
+// younger than the config TTL; after that the stored version is re-read.
+func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, error) {
+	now := h.opts.Now()
+	h.mu.Lock()
+	e := h.servers[id]
+	h.mu.Unlock()
+	if e != nil && now.Sub(time.Unix(0, e.checked.Load())) < h.opts.ConfigTTL {
+		return e, nil
+	}
+	srv, err := h.store.FindServer(ctx, id)
+	switch {
+	case patchbay.IsCode(err, patchbay.ENotFound):
+		h.Invalidate(id)
+		return nil, err
+	case err != nil:
+		if e != nil && now.Sub(time.Unix(0, e.checked.Load())) < staleLimit {
+			return e, nil
+		}
+		return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
+	}
+	if e != nil && e.server.Version == srv.Version {
+		e.checked.Store(now.UnixNano())
+		return e, nil
+	}
+	ne := &serverEntry{server: srv, policy: policy.Compile(&srv.Restrictions), built: map[int64]*mcp.Server{}}
+	ne.checked.Store(now.UnixNano())
+	h.mu.Lock()
+	h.servers[id] = ne
+	h.mu.Unlock()
+	return ne, nil
+}
+
+// Invalidate drops a server's cached configuration: the next request reads
+// it again. httpapi calls it for changes on this instance; change notices
+// call it for changes elsewhere.
+func (h *Handler) Invalidate(serverID string) {
+	h.mu.Lock()
+	delete(h.servers, serverID)
+	h.mu.Unlock()
+}
+
+// mcpServer is go-sdk's getServer: a map lookup of the server built for the
+// request's (server, version, catalog version).
+func (h *Handler) mcpServer(r *http.Request) *mcp.Server {
+	c := callFrom(r.Context())
+	if c == nil || c.view == nil {
+		return nil
+	}
+	return h.built(c.entry, c.view)
+}
+
+func (h *Handler) built(e *serverEntry, v *registry.View) *mcp.Server {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.built[v.Version]; s != nil {
+		return s
+	}
+	s := h.buildServer(e, v)
+	// Keep only the newest catalog version: older ones are garbage.
+	for k := range e.built {
+		delete(e.built, k)
+	}
+	e.built[v.Version] = s
+	return s
+}
+
+func (h *Handler) buildServer(e *serverEntry, v *registry.View) *mcp.Server {
+	srv := e.server
+	s := mcp.NewServer(&mcp.Implementation{Name: "patchbay", Title: srv.Name, Version: h.opts.Version}, &mcp.ServerOptions{
+		Instructions:              srv.CustomInstructions,
+		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+		PageSize:                  100000,
+		SupportedProtocolVersions: protocolVersions,
+		Logger:                    h.opts.Logger,
+		// Tool lists depend on the caller's server and user (§5 issue):
+		// never shared between users by caches.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" },
+	})
+	if srv.Mode == patchbay.ModeDirect {
+		h.addDirectTools(s, e, v)
+		h.addCredentialTools(s)
+	} else {
+		h.addMetaTools(s)
+	}
+	return s
+}
