@@ -27,7 +27,7 @@ type Entry struct {
 // View is an immutable snapshot of what one account can see.
 type View struct {
 	AccountID string
-	Version   int64 // the account's custom-connector version
+	Version   int64    // the account's custom-connector version
 	Entries   []*Entry // sorted by connector ID
 	byID      map[string]*Entry
 	Index     *discovery.Index
