@@ -173,7 +173,7 @@ func (m *mapper) render(r opRef, path string) (json.RawMessage, bool) {
 		// Each attempt reports its own warnings; only the last one's stay.
 		m.warnings = m.warnings[:mark]
 		m.conv.level = lv
-		m.conv.dropped = m.conv.dropped[:0]
+		m.conv.notes = m.conv.notes[:0]
 		m.conv.budget, m.conv.exhausted = maxNodes, false
 		props, skip := m.parameters(r, path)
 		if skip != "" {
@@ -194,8 +194,8 @@ func (m *mapper) render(r opRef, path string) (json.RawMessage, bool) {
 		if (len(params) > maxParamsSize || m.conv.exhausted) && i < len(levels)-1 {
 			continue
 		}
-		for _, p := range m.conv.dropped {
-			m.warnf("operation %s: pattern %q dropped: not an RE2 regular expression", label, cut(p, 100))
+		for _, n := range m.conv.notes {
+			m.warnf("operation %s: %s", label, n)
 		}
 		if m.conv.exhausted {
 			m.warnf("operation %s: parameter schema cut to {} after %d nodes", label, maxNodes)

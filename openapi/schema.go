@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"cmp"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,8 +18,8 @@ type converter struct {
 	// which the runtime's JSON Schema validator uses; OpenAPI patterns are
 	// ECMA-262 and may use lookarounds or backreferences.
 	patterns map[string]bool
-	// dropped collects the patterns left out while rendering one operation.
-	dropped []string
+	// notes collects what one rendering had to leave out, for warnings.
+	notes []string
 	// level is how hard the current rendering shrinks (see levels).
 	level level
 	// budget is how many more schema nodes this rendering may produce. A
@@ -167,6 +168,18 @@ func (c *converter) schema(ref *openapi3.SchemaRef, depth int) any {
 	}
 	if s.Contains != nil {
 		o.set("contains", c.schema(s.Contains, depth+1))
+		if s.MinContains != nil {
+			o.set("minContains", *s.MinContains)
+		}
+		if s.MaxContains != nil {
+			o.set("maxContains", *s.MaxContains)
+		}
+	}
+	switch u := s.UnevaluatedItems; {
+	case u.Has != nil && !*u.Has:
+		o.set("unevaluatedItems", false)
+	case u.Schema != nil:
+		o.set("unevaluatedItems", c.schema(u.Schema, depth+1))
 	}
 	c.object(o, s, depth)
 	if len(s.AllOf) > 0 {
@@ -192,6 +205,10 @@ func (c *converter) schema(ref *openapi3.SchemaRef, depth int) any {
 	}
 	if s.Deprecated {
 		o.set("deprecated", true)
+	}
+	if s.DynamicRef != "" {
+		// Inlining leaves no dynamic scope to resolve it in.
+		c.note(fmt.Sprintf("$dynamicRef %q ignored", cut(s.DynamicRef, 100)))
 	}
 	return o
 }
@@ -274,8 +291,18 @@ func (c *converter) object(o *obj, s *openapi3.Schema, depth int) {
 		}
 		o.set("dependentRequired", dr)
 	}
-	if u := s.UnevaluatedProperties; u.Has != nil && !*u.Has {
+	if len(s.DependentSchemas) > 0 {
+		ds := &obj{}
+		for _, k := range sortedKeys(s.DependentSchemas) {
+			ds.set(k, c.schema(s.DependentSchemas[k], depth+1))
+		}
+		o.set("dependentSchemas", ds)
+	}
+	switch u := s.UnevaluatedProperties; {
+	case u.Has != nil && !*u.Has:
 		o.set("unevaluatedProperties", false)
+	case u.Schema != nil:
+		o.set("unevaluatedProperties", c.schema(u.Schema, depth+1))
 	}
 }
 
@@ -306,6 +333,12 @@ func branchTitle(r *openapi3.SchemaRef) string {
 	return ""
 }
 
+func (c *converter) note(msg string) {
+	if !slices.Contains(c.notes, msg) {
+		c.notes = append(c.notes, msg)
+	}
+}
+
 func (c *converter) compiles(pattern string) bool {
 	ok, seen := c.patterns[pattern]
 	if !seen {
@@ -313,8 +346,8 @@ func (c *converter) compiles(pattern string) bool {
 		ok = err == nil
 		c.patterns[pattern] = ok
 	}
-	if !ok && !slices.Contains(c.dropped, pattern) {
-		c.dropped = append(c.dropped, pattern)
+	if !ok {
+		c.note(fmt.Sprintf("pattern %q dropped: not an RE2 regular expression", cut(pattern, 100)))
 	}
 	return ok
 }

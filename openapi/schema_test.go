@@ -84,6 +84,11 @@ func TestSchemaConversion(t *testing.T) {
 		{name: "ECMAOnlyPatternDropped", version: "3.0.3", schema: "{type: string, pattern: '^(?!admin).+$', minLength: 1}",
 			want:     `{"type":"string","minLength":1}`,
 			warnings: []string{`operation POST /v: pattern "^(?!admin).+$" dropped: not an RE2 regular expression`}},
+		{name: "DynamicRef31", version: "3.1.0", schema: "{type: object, $dynamicRef: '#node'}", want: `{"type":"object"}`,
+			warnings: []string{`operation POST /v: $dynamicRef "#node" ignored`}},
+		{name: "Applicators31", version: "3.1.0",
+			schema: "{type: array, contains: {type: integer}, minContains: 1, unevaluatedItems: false, dependentSchemas: {a: {required: [b]}}, unevaluatedProperties: {type: string}}",
+			want:   `{"type":"array","contains":{"type":"integer"},"minContains":1,"unevaluatedItems":false,"dependentSchemas":{"a":{"required":["b"]}},"unevaluatedProperties":{"type":"string"}}`},
 		{name: "RE2PatternKept", version: "3.0.3", schema: `{type: string, pattern: '^\d{3}-[a-z]+$'}`, want: `{"type":"string","pattern":"^\\d{3}-[a-z]+$"}`},
 	}
 	for _, tt := range tests {
