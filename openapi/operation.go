@@ -109,7 +109,7 @@ func (m *mapper) operation(r opRef) {
 	if !ok {
 		return
 	}
-	if op.Callbacks != nil && len(op.Callbacks) > 0 {
+	if len(op.Callbacks) > 0 {
 		m.warnf("operation %s: callbacks ignored", label)
 	}
 
