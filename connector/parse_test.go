@@ -102,6 +102,14 @@ func TestParseMCP(t *testing.T) {
 	if a := c.Resources[0].Actions[0]; a.Method != "MCP" {
 		t.Errorf("method = %q, want MCP", a.Method)
 	}
+	// Many MCP tools declare draft-07; that compiles for mcp connectors.
+	d7 := `{"type":"mcp","id":"d7","name":"D7","url":"https://mcp.example/mcp","resources":[{"id":"tools","name":"Tools","actions":[{"id":"t","name":"T",
+	  "parameters":{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"a":{"type":"string"}}}}]}]}`
+	if c, err := Parse([]byte(d7), nil); err != nil {
+		t.Errorf("draft-07 tool schema: %v", err)
+	} else if _, err := Compile(c); err != nil {
+		t.Errorf("Compile draft-07 tool schema: %v", err)
+	}
 	// Tools may come later: an mcp connector without resources is valid.
 	if _, err := Parse([]byte(`{"type":"mcp","id":"x","name":"X","url":"https://mcp.example/mcp"}`), nil); err != nil {
 		t.Errorf("mcp without resources: %v", err)

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -239,12 +240,18 @@ func (r *Runtime) Execute(ctx context.Context, call *Call) (*Result, error) {
 	defer cancel()
 
 	var m *patchbay.CredentialMaterial
-	if call.Credentials != nil {
+	switch {
+	case len(call.Connector.conn.Auth) == 0:
+		// No authentication: credentials, if any were passed, are not used.
+	case call.Credentials == nil:
+		return nil, patchbay.Errorf(patchbay.ECredentialNotFound, "Credential not found").Reason("missing")
+	default:
 		if m, err = call.Credentials.Material(budget); err != nil {
 			return nil, r.contextError(ctx, budget, err)
 		}
-	} else if len(call.Connector.conn.Auth) > 0 {
-		return nil, patchbay.Errorf(patchbay.ECredentialNotFound, "Credential not found").Reason("missing")
+		if m == nil {
+			return nil, errors.New("connector: CredentialSource returned no material")
+		}
 	}
 
 	slot, err := r.lim.acquire(budget, call.AccountID)
@@ -286,6 +293,7 @@ type attempt struct {
 	err      error
 	sent     bool // request bytes were written before the failure
 	redirect *redirectState
+	wrote    atomic.Bool // set by the transport's writer goroutine
 }
 
 func (r *Runtime) executeHTTP(parent, budget context.Context, call *Call, ca *compiledAction, a *args, m *patchbay.CredentialMaterial) (*Result, error) {
@@ -375,11 +383,11 @@ func (r *Runtime) executeHTTP(parent, budget context.Context, call *Call, ca *co
 }
 
 // send performs one request and reads the whole body (capped).
-func (r *Runtime) send(ctx context.Context, p *prepared) attempt {
+func (r *Runtime) send(ctx context.Context, p *prepared) *attempt {
 	st := &redirectState{credentials: p.credentials}
-	at := attempt{redirect: st}
+	at := &attempt{redirect: st}
 	trace := &httptrace.ClientTrace{
-		WroteHeaders: func() { at.sent = true },
+		WroteHeaders: func() { at.wrote.Store(true) },
 	}
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, redirectKey{}, st), trace)
 	req, err := http.NewRequestWithContext(ctx, p.method, "", nil)
@@ -399,6 +407,7 @@ func (r *Runtime) send(ctx context.Context, p *prepared) attempt {
 	resp, err := r.client.Do(req)
 	if err != nil {
 		at.err = err
+		at.sent = at.wrote.Load()
 		return at
 	}
 	defer resp.Body.Close()

@@ -111,7 +111,7 @@ func (v *checker) parameters(ap string, c *patchbay.Connector, r *patchbay.Resou
 		v.add(pp+".type", `must be "object"`)
 	}
 	n := len(v.problems)
-	v.refs(root, pp)
+	v.refs(root, pp, mcp)
 	props := root.get("properties")
 	if props != nil && props.kind != tObject {
 		v.add(pp+".properties", "must be an object")
@@ -326,8 +326,10 @@ func (v *checker) parameters(ap string, c *patchbay.Connector, r *patchbay.Resou
 }
 
 // refs reports $ref and $dynamicRef values that are not local, and $schema
-// values other than draft 2020-12.
-func (v *checker) refs(t *tree, path string) {
+// values other than draft 2020-12. MCP tool schemas may name any draft the
+// validator embeds (many tools declare draft-07); an unknown one fails to
+// compile, since nothing is ever fetched.
+func (v *checker) refs(t *tree, path string, mcp bool) {
 	switch t.kind {
 	case tObject:
 		for i, k := range t.keys {
@@ -340,17 +342,17 @@ func (v *checker) refs(t *tree, path string) {
 						v.add(p, "only local references (starting with #) are allowed")
 					}
 				case "$schema":
-					if strings.TrimSuffix(val.str, "#") != schemaDraft2020 {
+					if !mcp && strings.TrimSuffix(val.str, "#") != schemaDraft2020 {
 						v.add(p, "must be %s", schemaDraft2020)
 					}
 				}
 				continue
 			}
-			v.refs(val, p)
+			v.refs(val, p, mcp)
 		}
 	case tArray:
 		for i, e := range t.elem {
-			v.refs(e, indexPath(path, i))
+			v.refs(e, indexPath(path, i), mcp)
 		}
 	}
 }
