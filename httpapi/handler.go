@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchbay-mcp/patchbay"
@@ -61,6 +62,9 @@ type Handler struct {
 	limiter *ratelimit.Limiter
 	opts    Options
 	router  router
+
+	mu        sync.Mutex
+	limitedAt map[string]time.Time // rate-limit key -> last rate.limited event
 }
 
 // New returns the management handler.
@@ -199,9 +203,39 @@ func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, p *patchbay.
 		if h.opts.OnRateLimited != nil {
 			h.opts.OnRateLimited()
 		}
+		h.auditRateLimited(r, p, key, d, now)
 		return frontdoor.RateLimited(d, now)
 	}
 	return nil
+}
+
+// auditRateLimited records rate.limited for the first 429 of a key per
+// minute (§16), so that a client hammering a closed window does not flood
+// the audit log.
+func (h *Handler) auditRateLimited(r *http.Request, p *patchbay.Principal, key string, d ratelimit.Decision, now time.Time) {
+	h.mu.Lock()
+	if h.limitedAt == nil {
+		h.limitedAt = map[string]time.Time{}
+	}
+	if last, seen := h.limitedAt[key]; seen && now.Sub(last) < time.Minute {
+		h.mu.Unlock()
+		return
+	}
+	if len(h.limitedAt) >= 4096 {
+		for k, at := range h.limitedAt {
+			if now.Sub(at) >= time.Minute {
+				delete(h.limitedAt, k)
+			}
+		}
+	}
+	h.limitedAt[key] = now
+	h.mu.Unlock()
+	e := h.event(r, p, "rate.limited", patchbay.OutcomeDenied)
+	e.ErrorCode = patchbay.ERateLimited
+	e.Details = map[string]any{"limit": d.Limit}
+	if err := h.store.WriteAudit(r.Context(), e); err != nil {
+		h.opts.Logger.ErrorContext(r.Context(), "audit write failed", "type", e.Type, "error", err.Error())
+	}
 }
 
 // decode decodes the call's body strictly into v. An empty body decodes as {}.
