@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -195,7 +196,23 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if !cleanPath(r.URL.Path) {
+		// Paths match exactly (§2): http.ServeMux would redirect a path with
+		// dot segments or doubled slashes to its cleaned form, a known route.
+		WriteError(rec, r, nil, notFound())
+		return
+	}
 	d.next.ServeHTTP(rec, r)
+}
+
+// cleanPath reports whether p is in the form http.ServeMux leaves alone: no
+// "." or ".." segments and no empty segment except a trailing slash.
+func cleanPath(p string) bool {
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np == p
 }
 
 func (d *Door) preflight(w http.ResponseWriter, origin, face string) {

@@ -84,13 +84,28 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
+// rpcError is a transport-layer body; a struct keeps the members in the
+// contract's order (§3.3), which clients comparing bytes rely on.
+type rpcError struct {
+	JSONRPC string `json:"jsonrpc"`
+	Error   struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	ID *int `json:"id"`
+}
+
 // WriteRPCError writes a transport-layer JSON-RPC error with id null (§3.3).
 func WriteRPCError(w http.ResponseWriter, status, code int, message string) {
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "error": map[string]any{"code": code, "message": message}, "id": nil})
+	e := rpcError{JSONRPC: "2.0"}
+	e.Error.Code, e.Error.Message = code, message
+	body, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+func notFound() error { return patchbay.Errorf(patchbay.ENotFound, "Not found") }
 
 func forbidden(msg, reason string) error {
 	return patchbay.Errorf(patchbay.EForbidden, "%s", msg).Reason(reason)
