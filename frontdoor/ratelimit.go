@@ -29,8 +29,11 @@ func ceilUnix(t time.Time) int64 {
 	return s
 }
 
+// retryAfter is the wait until the oldest admitted request leaves the window,
+// rounded up to whole seconds. Rounding the already rounded-up Reset again
+// could say 61 for a 60 s window.
 func retryAfter(d ratelimit.Decision, now time.Time) int {
-	secs := int(math.Ceil(time.Unix(ceilUnix(d.Reset), 0).Sub(now).Seconds()))
+	secs := int(math.Ceil(d.Reset.Sub(now).Seconds()))
 	return max(secs, 1)
 }
 
