@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -55,6 +56,7 @@ func Parse(data []byte, opts *ValidateOptions) (*patchbay.Connector, error) {
 	var b treeBuilder
 	var root *tree
 	var err error
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	if looksLikeJSON(data) {
 		root, err = b.jsonTree(data, "")
 	} else {

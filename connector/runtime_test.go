@@ -707,31 +707,48 @@ func TestConcurrencyPerAccount(t *testing.T) {
 	}
 }
 
+// blockingMCP holds its call (and so the account's slot) until released,
+// whatever its context says.
+type blockingMCP struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingMCP) CallTool(context.Context, *patchbay.Connector, *patchbay.Action, json.RawMessage, *patchbay.CredentialMaterial) (*Result, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return &Result{Status: 200, Value: json.RawMessage(`{}`)}, nil
+}
+
 func TestConcurrencyWaitTimesOut(t *testing.T) {
 	checkLeaks(t)
-	arrived := make(chan struct{}, 1)
-	release := make(chan struct{})
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		arrived <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	rt, _ := newTestRuntime(t, f, &Options{MaxConcurrency: 1, Timeout: 300 * time.Millisecond})
-	cc := mustCompile(t, headerKeyDoc)
+	f := newFake(t, nil)
+	ex := &blockingMCP{started: make(chan struct{}, 1), release: make(chan struct{})}
+	rt, _ := newTestRuntime(t, f, &Options{MaxConcurrency: 1, Timeout: 300 * time.Millisecond, MCP: ex})
+	mcp := mustCompile(t, `{"type":"mcp","id":"m","name":"M","url":"https://m.example/mcp","resources":[{"id":"tools","name":"Tools","actions":[{"id":"t","name":"T"}]}]}`)
+	rest := mustCompile(t, headerKeyDoc)
 	first := make(chan error, 1)
 	go func() {
-		_, err := rt.Execute(context.Background(), &Call{AccountID: "a", Connector: cc, ActionID: "list", Credentials: &creds{m: apiKeyMaterial("key-123")}})
+		_, err := rt.Execute(context.Background(), &Call{AccountID: "a", Connector: mcp, ActionID: "t"})
 		first <- err
 	}()
-	<-arrived
-	_, err := rt.Execute(context.Background(), &Call{AccountID: "a", Connector: cc, ActionID: "list", Credentials: &creds{m: apiKeyMaterial("key-123")}})
+	<-ex.started // account a's only slot is taken
+	start := time.Now()
+	_, err := rt.Execute(context.Background(), &Call{AccountID: "a", Connector: rest, ActionID: "list", Credentials: &creds{m: apiKeyMaterial("key-123")}})
+	if d := time.Since(start); d > 300*time.Millisecond+margin {
+		t.Errorf("returned after %v", d)
+	}
 	wantUpstreamError(t, err, patchbay.EUpstreamTimeout, "Upstream timed out", map[string]any{"timeoutSeconds": 1})
-	close(release)
-	<-first
+	// Another account is not held up.
+	if _, err := rt.Execute(context.Background(), &Call{AccountID: "b", Connector: rest, ActionID: "list", Credentials: &creds{m: apiKeyMaterial("key-123")}}); err != nil {
+		t.Errorf("account b: %v", err)
+	}
+	close(ex.release)
+	if err := <-first; err != nil {
+		t.Errorf("first call: %v", err)
+	}
 	if n := f.count.Load(); n != 1 {
-		t.Errorf("%d requests, want 1", n)
+		t.Errorf("%d requests, want 1 (account b's)", n)
 	}
 }
 
