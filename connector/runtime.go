@@ -568,8 +568,10 @@ func (r *Runtime) executeMCP(parent, budget context.Context, call *Call, ca *com
 				secrets = secretList(secrets, m.SecretValues())
 				continue
 			}
-			if errors.Is(err, ErrUnauthorized) {
-				return nil, patchbay.Errorf(patchbay.EUpstream, "Upstream returned HTTP 401").With("status", http.StatusUnauthorized)
+			var pe *patchbay.Error
+			if errors.Is(err, ErrUnauthorized) && !errors.As(err, &pe) {
+				// A bare sentinel: give it the contract's form.
+				return nil, patchbay.Errorf(patchbay.EUpstream, "Upstream returned HTTP 401").With("status", http.StatusUnauthorized).Wrap(err)
 			}
 			return nil, err
 		}

@@ -839,6 +839,9 @@ func TestMCPConnector(t *testing.T) {
 		}, calls: []string{`search-docs {"q":"go"} t1`, `search-docs {"q":"go"} t2`}, refreshes: 1, value: `{"hits":["[REDACTED]"]}`},
 		{name: "401Twice", params: `{"q":"go"}`, fail: func(int) error { return unauthorized },
 			calls: []string{`search-docs {"q":"go"} t1`, `search-docs {"q":"go"} t2`}, refreshes: 1, code: patchbay.EUpstream},
+		{name: "401AsUpstreamError", params: `{"q":"go"}`, fail: func(int) error {
+			return patchbay.Errorf(patchbay.EUpstream, "Upstream returned HTTP 401").With("status", 401).Wrap(ErrUnauthorized)
+		}, calls: []string{`search-docs {"q":"go"} t1`, `search-docs {"q":"go"} t2`}, refreshes: 1, code: patchbay.EUpstream},
 		{name: "ErrorPassedOn", params: `{"q":"go"}`, fail: func(int) error { return patchbay.Errorf(patchbay.EUpstream, "Upstream tool failed") },
 			calls: []string{`search-docs {"q":"go"} t1`}, code: patchbay.EUpstream},
 	}
