@@ -105,3 +105,49 @@ type CredentialService interface {
 	// DeleteCredential removes it. ENotFound if absent.
 	DeleteCredential(ctx context.Context, accountID, userID, id string) error
 }
+
+// CredentialInfo is the §12.1 credential object: metadata only, never a
+// secret. Both faces render credentials with it.
+type CredentialInfo struct {
+	CredentialID       string            `json:"credentialId"`
+	ConnectorID        string            `json:"connectorId"`
+	Name               string            `json:"name"`
+	AuthenticationType string            `json:"authenticationType"`
+	Status             string            `json:"status"`
+	Scopes             []string          `json:"scopes,omitempty"`
+	Config             map[string]string `json:"config"`
+	BoundServerID      *string           `json:"boundServerId"`
+	ExpiresAt          *string           `json:"expiresAt"`
+	LastUsedAt         *string           `json:"lastUsedAt"`
+	CreatedAt          string            `json:"createdAt"`
+	UpdatedAt          string            `json:"updatedAt"`
+}
+
+// Info returns the public view of c.
+func (c *Credential) Info() CredentialInfo {
+	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+	opt := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := stamp(*t)
+		return &s
+	}
+	info := CredentialInfo{CredentialID: c.ID, ConnectorID: c.ConnectorID, Name: c.Name, AuthenticationType: c.AuthType,
+		Status: c.Status, Config: c.Config, LastUsedAt: opt(c.LastUsedAt), CreatedAt: stamp(c.CreatedAt), UpdatedAt: stamp(c.UpdatedAt)}
+	if info.Config == nil {
+		info.Config = map[string]string{}
+	}
+	if c.BoundServerID != "" {
+		b := c.BoundServerID
+		info.BoundServerID = &b
+	}
+	if c.AuthType == AuthOAuth2 {
+		info.Scopes = c.Scopes
+		if info.Scopes == nil {
+			info.Scopes = []string{}
+		}
+		info.ExpiresAt = opt(c.ExpiresAt)
+	}
+	return info
+}

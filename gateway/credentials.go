@@ -9,44 +9,22 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/patchbay-mcp/patchbay"
-	"github.com/patchbay-mcp/patchbay/connector"
+	"github.com/patchbay-mcp/patchbay/authmeta"
+	"github.com/patchbay-mcp/patchbay/oauth"
 )
-
-// FlowInput starts an OAuth connection or a credential form.
-type FlowInput struct {
-	AccountID, UserID, ServerID string
-	Bind                        bool
-	ConnectorID, CredentialID   string
-	AuthType, Name              string
-	Fields                      map[string]string
-	RedirectURI                 string
-	Actor                       patchbay.Actor
-}
-
-// CredentialInput creates an apiKey, bearer or basic credential.
-type CredentialInput struct {
-	AccountID, UserID, ConnectorID string
-	AuthType, Name                 string
-	Fields                         map[string]string
-	BoundServerID                  string
-	Actor                          patchbay.Actor
-}
 
 // Credentials is the credential manager (package oauth), seen from the
 // gateway.
 type Credentials interface {
-	CreateCredential(ctx context.Context, in CredentialInput) (*patchbay.Credential, error)
-	StartOAuth(ctx context.Context, in FlowInput) (string, time.Time, error)
-	StartForm(ctx context.Context, in FlowInput) (string, time.Time, error)
-	Source(c *patchbay.Credential, redirectURI, serverID string) connector.CredentialSource
-	Reauth(ctx context.Context, c *patchbay.Credential, redirectURI, serverID string) (string, time.Time, error)
-	// OAuthConfigured reports whether an OAuth app exists for the connector
-	// (the account's, or the instance's).
-	OAuthConfigured(ctx context.Context, accountID, connectorID string) bool
-	// ValidateFields checks extra fields of a scheme (§12.2): secret fields
-	// refused when secrets is false, missing required ones refused when
-	// requireAll is true.
-	ValidateFields(scheme *patchbay.AuthScheme, fields map[string]string, secrets, requireAll bool) error
+	CreateCredential(ctx context.Context, in oauth.CreateInput) (*patchbay.Credential, error)
+	StartOAuth(ctx context.Context, r oauth.FlowRequest) (string, time.Time, error)
+	StartForm(ctx context.Context, r oauth.FlowRequest) (string, time.Time, error)
+	Source(c *patchbay.Credential, redirectURI, serverID string) *oauth.Source
+	// NotActive is the CREDENTIAL_NOT_FOUND error for a credential that is
+	// not active, with a reconnect link for oauth2 (§12.4).
+	NotActive(ctx context.Context, c *patchbay.Credential, redirectURI, serverID string) error
+	// Configured reports whether an OAuth app exists for the connector.
+	Configured(ctx context.Context, accountID, connectorID string) bool
 }
 
 func (c *call) actor() patchbay.Actor {
@@ -100,8 +78,7 @@ func (h *Handler) createCredential(c *call, a map[string]json.RawMessage) *mcp.C
 	if len(conn.Auth) == 0 {
 		return c.fail(patchbay.Errorf(patchbay.EInvalid, "%s needs no credential", cid).Reason("connector_has_no_auth"), "connectorId", cid)
 	}
-	scheme := conn.Scheme(typ)
-	if scheme == nil {
+	if conn.Scheme(typ) == nil {
 		return c.fail(patchbay.Errorf(patchbay.EInvalid, "%s does not support %s", cid, typ).Reason("unsupported_authentication_type"), "connectorId", cid)
 	}
 	var fields map[string]string
@@ -113,16 +90,13 @@ func (h *Handler) createCredential(c *call, a map[string]json.RawMessage) *mcp.C
 		redirect = c.redirectURI()
 	}
 	name := str(a, "name")
-	flow := FlowInput{AccountID: c.principal.AccountID, UserID: c.principal.UserID, ServerID: c.server.ID, Bind: c.principal.Unverified,
+	flow := oauth.FlowRequest{AccountID: c.principal.AccountID, UserID: c.principal.UserID, ServerID: c.server.ID, Bind: c.principal.Unverified,
 		ConnectorID: cid, AuthType: typ, Name: name, Fields: fields, RedirectURI: redirect, Actor: c.actor()}
 	if h.creds == nil {
 		return c.fail(patchbay.Errorf(patchbay.EInternal, "Internal error"), "connectorId", cid)
 	}
 	switch {
 	case typ == patchbay.AuthOAuth2:
-		if err := h.creds.ValidateFields(scheme, fields, false, true); err != nil {
-			return c.fail(err, "connectorId", cid)
-		}
 		u, exp, err := h.creds.StartOAuth(c.ctx, flow)
 		if err != nil {
 			return c.fail(err, "connectorId", cid)
@@ -130,9 +104,6 @@ func (h *Handler) createCredential(c *call, a map[string]json.RawMessage) *mcp.C
 		return ok(orderedObject{{"connectorId", cid}, {"authenticationType", typ}, {"oauthUrl", u}, {"expiresAt", stamp(exp)},
 			{"message", fmt.Sprintf("Ask the user to open oauthUrl within 10 minutes to connect %s. Then call get_credentials_alloy.", conn.Name)}})
 	case !c.server.AllowSecretsInToolArguments:
-		if err := h.creds.ValidateFields(scheme, fields, false, false); err != nil {
-			return c.fail(err, "connectorId", cid)
-		}
 		u, exp, err := h.creds.StartForm(c.ctx, flow)
 		if err != nil {
 			return c.fail(err, "connectorId", cid)
@@ -147,12 +118,12 @@ func (h *Handler) createCredential(c *call, a map[string]json.RawMessage) *mcp.C
 		if c.principal.Unverified {
 			boundTo = c.server.ID
 		}
-		cred, err := h.creds.CreateCredential(c.ctx, CredentialInput{AccountID: c.principal.AccountID, UserID: c.principal.UserID,
+		cred, err := h.creds.CreateCredential(c.ctx, oauth.CreateInput{AccountID: c.principal.AccountID, UserID: c.principal.UserID,
 			ConnectorID: cid, AuthType: typ, Name: name, Fields: fields, BoundServerID: boundTo, Actor: c.actor()})
 		if err != nil {
 			return c.fail(err, "connectorId", cid)
 		}
-		return ok(orderedObject{{"credential", CredentialJSON(cred)}, {"message", fmt.Sprintf("Credential %s created for %s", cred.ID, cid)}})
+		return ok(orderedObject{{"credential", cred.Info()}, {"message", fmt.Sprintf("Credential %s created for %s", cred.ID, cid)}})
 	}
 }
 
@@ -163,36 +134,6 @@ func stampPtr(t *time.Time) any {
 		return nil
 	}
 	return stamp(*t)
-}
-
-// CredentialJSON renders the §12.1 credential object (no secrets).
-func CredentialJSON(cr *patchbay.Credential) orderedObject {
-	cfg := cr.Config
-	if cfg == nil {
-		cfg = map[string]string{}
-	}
-	var bound any
-	if cr.BoundServerID != "" {
-		bound = cr.BoundServerID
-	}
-	o := orderedObject{{"credentialId", cr.ID}, {"connectorId", cr.ConnectorID}, {"name", cr.Name},
-		{"authenticationType", cr.AuthType}, {"status", cr.Status}}
-	if cr.AuthType == patchbay.AuthOAuth2 {
-		sc := cr.Scopes
-		if sc == nil {
-			sc = []string{}
-		}
-		o = append(o, struct {
-			k string
-			v any
-		}{"scopes", sc})
-	}
-	var exp any
-	if cr.AuthType == patchbay.AuthOAuth2 {
-		exp = stampPtr(cr.ExpiresAt)
-	}
-	return append(o, orderedObject{{"config", cfg}, {"boundServerId", bound}, {"expiresAt", exp},
-		{"lastUsedAt", stampPtr(cr.LastUsedAt)}, {"createdAt", stamp(cr.CreatedAt)}, {"updatedAt", stamp(cr.UpdatedAt)}}...)
 }
 
 func (h *Handler) getCredentials(c *call, a map[string]json.RawMessage) *mcp.CallToolResult {
@@ -211,13 +152,13 @@ func (h *Handler) getCredentials(c *call, a map[string]json.RawMessage) *mcp.Cal
 	if err != nil {
 		return c.fail(patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err))
 	}
-	out := []orderedObject{}
+	out := []patchbay.CredentialInfo{}
 	for _, cr := range all {
 		e := c.view.Lookup(cr.ConnectorID)
 		if e == nil || !c.policy().AllowConnector(cr.ConnectorID) {
 			continue
 		}
-		out = append(out, CredentialJSON(cr))
+		out = append(out, cr.Info())
 	}
 	return ok(orderedObject{{"credentials", out}, {"count", len(out)}, {"message", fmt.Sprintf("Found %d credentials", len(out))}})
 }
@@ -236,12 +177,13 @@ func (h *Handler) credentialMetadata(c *call, a map[string]json.RawMessage) *mcp
 	} else {
 		redirect = h.opts.PublicURL + "/oauth/done"
 	}
-	out := []orderedObject{}
+	out := []authmeta.Entry{}
 	types := []string{}
 	for i := range conn.Auth {
 		s := &conn.Auth[i]
 		types = append(types, s.Type)
-		out = append(out, h.schemeMetadata(c, conn, s, redirect))
+		configured := s.Type != patchbay.AuthOAuth2 || h.creds.Configured(c.ctx, c.principal.AccountID, conn.ID)
+		out = append(out, authmeta.Describe(s, c.server.AllowSecretsInToolArguments, redirect, configured))
 	}
 	return ok(orderedObject{{"connectorId", cid}, {"metadata", out},
 		{"message", fmt.Sprintf("%s supports %d authentication types: %s", cid, len(types), joinComma(types))}})
@@ -256,110 +198,4 @@ func joinComma(s []string) string {
 		out += v
 	}
 	return out
-}
-
-// secretFieldsOf lists the fields a scheme's credential holds (§12.2).
-func builtinFields(typ string) []patchbay.AuthField {
-	switch typ {
-	case patchbay.AuthAPIKey:
-		return []patchbay.AuthField{{Name: "apiKey"}}
-	case patchbay.AuthBearer:
-		return []patchbay.AuthField{{Name: "token"}}
-	case patchbay.AuthBasic:
-		return []patchbay.AuthField{{Name: "username"}, {Name: "password"}}
-	}
-	return nil
-}
-
-func (h *Handler) schemeMetadata(c *call, conn *patchbay.Connector, s *patchbay.AuthScheme, redirect string) orderedObject {
-	secretsAllowed := c.server.AllowSecretsInToolArguments && s.Type != patchbay.AuthOAuth2
-	props := &node{isObj: true}
-	var required []string
-	sample := orderedObject{}
-	all := s.Fields
-	if secretsAllowed {
-		all = append(builtinFields(s.Type), s.Fields...)
-	}
-	for _, f := range all {
-		if f.IsSecret() && !secretsAllowed {
-			continue
-		}
-		p := &node{isObj: true}
-		p.set("type", scalarNode("string"))
-		if len(f.Enum) > 0 {
-			p.set("enum", scalarNode(f.Enum))
-		}
-		if f.Pattern != "" {
-			p.set("pattern", scalarNode(f.Pattern))
-		}
-		if f.Label != "" {
-			p.set("description", scalarNode(f.Label))
-		}
-		if f.IsSecret() {
-			p.set("writeOnly", scalarNode(true))
-		}
-		props.set(f.Name, p)
-		if f.IsRequired() {
-			required = append(required, f.Name)
-		}
-		switch {
-		case f.IsSecret():
-			sample = append(sample, struct {
-				k string
-				v any
-			}{f.Name, "<secret>"})
-		case len(f.Enum) > 0:
-			sample = append(sample, struct {
-				k string
-				v any
-			}{f.Name, f.Enum[0]})
-		}
-	}
-	schema := &node{isObj: true}
-	inProps := &node{isObj: true}
-	inProps.set("authenticationType", &node{isObj: true, obj: []member{{"type", scalarNode("string")}, {"const", scalarNode(s.Type)}}})
-	showRedirect := !secretsAllowed
-	if showRedirect {
-		inProps.set("redirectUri", &node{isObj: true, obj: []member{{"type", scalarNode("string")}, {"format", scalarNode("uri")}}})
-	}
-	fieldsRequired := false
-	if len(props.obj) > 0 {
-		fs := &node{isObj: true}
-		fs.set("type", scalarNode("object"))
-		fs.set("properties", props)
-		if len(required) > 0 && (s.Type == patchbay.AuthOAuth2 || secretsAllowed) {
-			fs.set("required", scalarNode(required))
-			fieldsRequired = true
-		}
-		fs.set("additionalProperties", scalarNode(false))
-		inProps.set("fields", fs)
-	}
-	inProps.set("name", &node{isObj: true, obj: []member{{"type", scalarNode("string")}}})
-	schema.set("type", scalarNode("object"))
-	schema.set("properties", inProps)
-	req := []string{"authenticationType"}
-	if fieldsRequired || secretsAllowed && len(props.obj) > 0 {
-		req = append(req, "fields")
-	}
-	schema.set("required", scalarNode(req))
-
-	sampleInput := orderedObject{{"authenticationType", s.Type}}
-	if s.Type == patchbay.AuthOAuth2 {
-		sampleInput = append(sampleInput, struct {
-			k string
-			v any
-		}{"redirectUri", redirect})
-	}
-	if len(sample) > 0 {
-		sampleInput = append(sampleInput, struct {
-			k string
-			v any
-		}{"fields", sample})
-	}
-	configured := true
-	if s.Type == patchbay.AuthOAuth2 && h.creds != nil {
-		configured = h.creds.OAuthConfigured(c.ctx, c.principal.AccountID, conn.ID)
-	}
-	return orderedObject{{"authenticationType", s.Type}, {"authConfigRequired", false}, {"configured", configured},
-		{"inputSchema", schema}, {"sampleInput", sampleInput}}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/connector"
+	"github.com/patchbay-mcp/patchbay/oauth"
 	"github.com/patchbay-mcp/patchbay/registry"
 	"github.com/patchbay-mcp/patchbay/shape"
 )
@@ -77,6 +78,7 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 	if cred != nil {
 		src = h.creds.Source(cred, c.redirectURI(), c.server.ID)
 	}
+
 	callStart := h.opts.Now()
 	result, err := h.runtime.Execute(c.ctx, &connector.Call{AccountID: c.principal.AccountID, Connector: e.Compiled, ActionID: actionID,
 		Params: params, Credentials: src})
@@ -261,13 +263,7 @@ func (h *Handler) selectCredential(c *call, conn *patchbay.Connector, arg string
 		return chosen, nil
 	}
 	_ = explicit
-	nf := patchbay.Errorf(patchbay.ECredentialNotFound, "Credential not found").Reason(chosen.Status).With("credentialId", chosen.ID)
-	if chosen.AuthType == patchbay.AuthOAuth2 && h.creds != nil {
-		if u, exp, rerr := h.creds.Reauth(c.ctx, chosen, c.redirectURI(), c.server.ID); rerr == nil {
-			nf.With("oauthUrl", u).With("oauthUrlExpiresAt", stamp(exp))
-		}
-	}
-	return nil, nf
+	return nil, h.creds.NotActive(c.ctx, chosen, c.redirectURI(), c.server.ID)
 }
 
 // missingCredential tells the model how to connect (§7.4, issue 5).
@@ -275,7 +271,7 @@ func (h *Handler) missingCredential(c *call, conn *patchbay.Connector) error {
 	err := patchbay.Errorf(patchbay.ECredentialNotFound, "Credential not found").Reason("missing").
 		With("hint", "Call create_credential_alloy to connect "+conn.ID)
 	if conn.Scheme(patchbay.AuthOAuth2) != nil && h.creds != nil {
-		u, exp, ferr := h.creds.StartOAuth(c.ctx, FlowInput{AccountID: c.principal.AccountID, UserID: c.principal.UserID,
+		u, exp, ferr := h.creds.StartOAuth(c.ctx, oauth.FlowRequest{AccountID: c.principal.AccountID, UserID: c.principal.UserID,
 			ServerID: c.server.ID, Bind: c.principal.Unverified, ConnectorID: conn.ID, AuthType: patchbay.AuthOAuth2,
 			RedirectURI: c.redirectURI(), Actor: c.actor()})
 		if ferr == nil {

@@ -24,6 +24,9 @@ type Store interface {
 	patchbay.APIKeyService
 	patchbay.ServerService
 	patchbay.AuditService
+	patchbay.ConnectorService
+	patchbay.CredentialService
+	patchbay.OAuthAppService
 }
 
 // Sealer seals and opens records with the account's data key.
@@ -52,6 +55,10 @@ type Options struct {
 	Changed func(ctx context.Context, kind, id string)
 	// OnRateLimited counts 429s (metrics).
 	OnRateLimited func()
+	// Catalog serves the connector endpoints.
+	Catalog Catalog
+	// Credentials serves the credential and OAuth app endpoints.
+	Credentials Credentials
 }
 
 // Handler serves /api.
@@ -61,6 +68,8 @@ type Handler struct {
 	auth    Authenticator
 	limiter *ratelimit.Limiter
 	opts    Options
+	catalog Catalog
+	creds   Credentials
 	router  router
 
 	mu        sync.Mutex
@@ -88,6 +97,7 @@ func New(store Store, vault Sealer, auth Authenticator, limiter *ratelimit.Limit
 	if h.opts.Changed == nil {
 		h.opts.Changed = func(context.Context, string, string) {}
 	}
+	h.catalog, h.creds = h.opts.Catalog, h.opts.Credentials
 	h.routes()
 	return h
 }
@@ -106,8 +116,9 @@ type handlerFunc func(c *call) error
 type access int
 
 const (
-	anyPrincipal access = iota
+	anyPrincipal access = 1 << iota
 	adminOnly
+	yamlBody // the body may also be YAML (§11.4)
 )
 
 func (h *Handler) api(method, pattern string, need access, fn handlerFunc) {
@@ -164,12 +175,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, need access, fn 
 	if err := h.rateLimit(w, r, p); err != nil {
 		return err
 	}
-	if need == adminOnly && !p.IsAdmin() {
+	if need&adminOnly != 0 && !p.IsAdmin() {
 		h.auditDenied(r, p, "admin_required")
 		return patchbay.Errorf(patchbay.EForbidden, "This endpoint requires an admin API key").Reason("admin_required")
 	}
 	if len(body) > 0 {
-		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+		if err := checkContentType(r.Header.Get("Content-Type"), need&yamlBody != 0); err != nil {
 			return err
 		}
 	}
@@ -180,12 +191,15 @@ func tooLarge() error {
 	return patchbay.Errorf(patchbay.ETooLarge, "Request body too large")
 }
 
-func checkJSONContentType(ct string) error {
+func checkContentType(ct string, yamlOK bool) error {
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return patchbay.Errorf(patchbay.EUnsupportedMedia, "Content-Type must be application/json")
+	if err == nil && (mt == "application/json" || yamlOK && (mt == "application/yaml" || mt == "application/x-yaml")) {
+		return nil
 	}
-	return nil
+	if yamlOK {
+		return patchbay.Errorf(patchbay.EUnsupportedMedia, "Content-Type must be application/json or application/yaml")
+	}
+	return patchbay.Errorf(patchbay.EUnsupportedMedia, "Content-Type must be application/json")
 }
 
 func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, p *patchbay.Principal) error {

@@ -20,4 +20,22 @@ func (h *Handler) routes() {
 	h.api("POST", "/api/account/jwt-secret/rotate", adminOnly, h.rotateJWTSecret)
 
 	h.api("GET", "/api/audit", adminOnly, h.listAudit)
+
+	h.api("GET", "/api/connectors", anyPrincipal, h.listConnectors)
+	h.api("POST", "/api/connectors", adminOnly|yamlBody, h.createConnector)
+	h.api("GET", "/api/connectors/{connectorId}", anyPrincipal, h.getConnector)
+	h.api("PUT", "/api/connectors/{connectorId}", adminOnly|yamlBody, h.updateConnector)
+	h.api("DELETE", "/api/connectors/{connectorId}", adminOnly, h.deleteConnector)
+	h.api("POST", "/api/connectors/{connectorId}/refresh", adminOnly, h.refreshConnector)
+
+	h.api("GET", "/api/credentials", anyPrincipal, h.listCredentials)
+	h.api("POST", "/api/credentials", anyPrincipal, h.createCredential)
+	h.api("GET", "/api/credentials/{credentialId}", anyPrincipal, h.getCredential)
+	h.api("DELETE", "/api/credentials/{credentialId}", anyPrincipal, h.deleteCredential)
+	h.api("POST", "/api/connectors/{connectorId}/credentials", anyPrincipal, h.connectCredential)
+	h.api("GET", "/api/connectors/{connectorId}/credentials/metadata", anyPrincipal, h.credentialMetadata)
+
+	h.api("GET", "/api/connectors/{connectorId}/oauth-app", adminOnly, h.getOAuthApp)
+	h.api("PUT", "/api/connectors/{connectorId}/oauth-app", adminOnly, h.putOAuthApp)
+	h.api("DELETE", "/api/connectors/{connectorId}/oauth-app", adminOnly, h.deleteOAuthApp)
 }

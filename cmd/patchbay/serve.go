@@ -24,14 +24,14 @@ func serveCmd(e *env) *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageErr("%v", err)
 			}
-			return serve(cmd.Context(), e, cfg)
+			return runServe(cmd.Context(), e, cfg)
 		},
 	}
 	serveFlags(cmd.Flags(), &cfg)
 	return cmd
 }
 
-func serve(ctx context.Context, e *env, cfg Config) error {
+func runServe(ctx context.Context, e *env, cfg Config) error {
 	log := newLogger(e.stderr, cfg.LogLevel)
 	say := func(s string) { fmt.Fprintln(e.stderr, s) }
 	db, err := openStore(ctx, &cfg)

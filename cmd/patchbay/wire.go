@@ -20,6 +20,7 @@ import (
 	"github.com/patchbay-mcp/patchbay/gateway"
 	"github.com/patchbay-mcp/patchbay/httpapi"
 	"github.com/patchbay-mcp/patchbay/ids"
+	"github.com/patchbay-mcp/patchbay/oauth"
 	"github.com/patchbay-mcp/patchbay/ratelimit"
 	"github.com/patchbay-mcp/patchbay/registry"
 	"github.com/patchbay-mcp/patchbay/sqlite"
@@ -107,11 +108,34 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	if cfg.CacheMaxBytes > 0 && cfg.CacheTTL > 0 {
 		cache = connector.NewMemoryCache(cfg.CacheMaxBytes, nil)
 	}
+	instanceApps := map[string]oauth.InstanceApp{}
+	if cfg.OAuthAppsFile != "" {
+		if instanceApps, err = oauth.LoadInstanceApps(cfg.OAuthAppsFile); err != nil {
+			return nil, usageErr("--oauth-apps-file: %v", err)
+		}
+	}
+	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchbay_oauth_refresh_total",
+		Help: "OAuth token refreshes by outcome."}, []string{"outcome"})
+	promReg.MustRegister(refreshes)
+	manager := oauth.New(db, v, reg, &oauth.Options{
+		PublicURL:    cfg.PublicURL,
+		HTTPClient:   guard.Client(cfg.UpstreamTimeout),
+		InstanceApps: instanceApps,
+		Logger:       log,
+		OnCredentialChanged: func(ctx context.Context, c *patchbay.Credential) {
+			if cache != nil {
+				_ = cache.DeleteGroup(ctx, connector.CredentialGroup(c.AccountID, c.UserID, c.ID, c.ConnectorID))
+			}
+		},
+		OnRefresh: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
+	})
+	creds := &credentialManager{Manager: manager, apps: db, instance: instanceApps}
+
 	gwMetrics, err := gateway.NewMetrics(promReg)
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(db, auth, reg, limiter, runtime, cache, nil, &gateway.Options{
+	gw := gateway.New(db, auth, reg, limiter, runtime, cache, creds, &gateway.Options{
 		PublicURL:     cfg.PublicURL,
 		Version:       version,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -135,6 +159,19 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 				gw.Invalidate(id)
 			}
 		},
+		Catalog: httpapi.Catalog{
+			Registry:  reg,
+			ListTools: upstreamClient.ListTools,
+			CheckURL:  guard.CheckURL,
+			AllowHTTP: allowHTTP(guard),
+			Purge: func(ctx context.Context, accountID, connectorID string) {
+				if cache != nil {
+					_ = cache.DeleteGroup(ctx, connector.ConnectorGroup(accountID, connectorID))
+				}
+			},
+			Changed: func(_ context.Context, accountID string) { reg.Invalidate(accountID) },
+		},
+		Credentials: creds,
 	})
 
 	metricsHandler := promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})
@@ -153,6 +190,7 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	mux.Handle("/api", api)
 	mux.Handle("/mcp", gw)
 	mux.Handle("/mcp/", gw)
+	mux.Handle("/oauth/", manager.Handler())
 	a.ops.Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteError(w, r, log, patchbay.Errorf(patchbay.ENotFound, "Not found"))
@@ -184,3 +222,27 @@ func auditAuthFailure(ctx context.Context, db *sqlite.DB, log *slog.Logger, acco
 		log.Warn("audit write failed", "type", e.Type, "error", err.Error())
 	}
 }
+
+// credentialManager adds to the OAuth manager what the faces ask of it
+// beyond flows and credentials: whether an OAuth app is configured.
+type credentialManager struct {
+	*oauth.Manager
+	apps interface {
+		FindOAuthApp(ctx context.Context, accountID, connectorID string) (*patchbay.OAuthApp, error)
+	}
+	instance map[string]oauth.InstanceApp
+}
+
+// Configured reports whether the account or the instance has an OAuth app
+// for the connector (§7.7 configured, §13.1 resolution).
+func (m *credentialManager) Configured(ctx context.Context, accountID, connectorID string) bool {
+	if _, err := m.apps.FindOAuthApp(ctx, accountID, connectorID); err == nil {
+		return true
+	}
+	_, ok := m.instance[connectorID]
+	return ok
+}
+
+// AppChanged is a no-op: the manager reads OAuth apps from the store on
+// every flow, so there is nothing to drop.
+func (m *credentialManager) AppChanged(context.Context, string, string) {}
