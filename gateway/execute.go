@@ -75,8 +75,10 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 	}
 
 	var src connector.CredentialSource
+	var osrc *oauth.Source
 	if cred != nil {
-		src = h.creds.Source(cred, c.redirectURI(), c.server.ID)
+		osrc = h.creds.Source(cred, c.redirectURI(), c.server.ID)
+		src = osrc
 	}
 
 	callStart := h.opts.Now()
@@ -85,7 +87,9 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 	h.metrics().upstream(conn, err, h.opts.Now().Sub(callStart))
 	reached := err == nil || reachedUpstream(err)
 	if cred != nil && reached {
-		h.toucher.touch(c.principal.AccountID, cred.ID, h.opts.Now())
+		now := h.opts.Now()
+		h.toucher.touch(c.principal.AccountID, cred.ID, now)
+		h.creds2.touched(c.principal.AccountID, c.principal.UserID, cred.ID, now)
 	}
 	if !info.ReadOnly && reached && h.cache != nil {
 		_ = h.cache.DeleteGroup(context.WithoutCancel(c.ctx),
@@ -95,6 +99,11 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 		status := 0
 		if s, ok := patchbay.ErrorDetails(err)["status"].(int); ok {
 			status = s
+		}
+		if status == 401 && cred != nil && cred.AuthType == patchbay.AuthOAuth2 && osrc != nil {
+			// Still 401 after the refresh and resend: the user must
+			// reconnect (§12.1 needs_reauth).
+			err = osrc.MarkNeedsReauth(context.WithoutCancel(c.ctx))
 		}
 		h.actionExecuted(c, connectorID, actionID, credID, start, status, false, err)
 		return c.fail(shapeUpstreamError(err), ids...)
@@ -204,15 +213,22 @@ func (h *Handler) candidates(c *call, conn *patchbay.Connector) ([]*patchbay.Cre
 	if c.principal.Unverified {
 		f.BoundServerID = c.server.ID
 	}
-	all, _, err := h.store.ListCredentials(c.ctx, c.principal.AccountID, c.principal.UserID, f)
-	if err != nil {
-		return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
+	key := credKey{account: c.principal.AccountID, user: c.principal.UserID, connector: conn.ID, bound: f.BoundServerID}
+	now := h.opts.Now()
+	all, cached := h.creds2.get(key, now)
+	if !cached {
+		var err error
+		all, _, err = h.store.ListCredentials(c.ctx, c.principal.AccountID, c.principal.UserID, f)
+		if err != nil {
+			return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
+		}
+		h.creds2.put(key, all, now)
 	}
 	src := conn.Source
 	if src == "" {
 		src = patchbay.SourceBuiltin
 	}
-	out := all[:0]
+	out := make([]*patchbay.Credential, 0, len(all))
 	for _, cr := range all {
 		if cr.ConnectorSource == src {
 			out = append(out, cr)

@@ -78,6 +78,7 @@ type Handler struct {
 	holders   map[string]holderEntry
 	limitedAt map[string]time.Time
 	toucher   *toucher
+	creds2    *credCache
 	specs     sync.Map // *patchbay.Action -> *shape.Spec
 }
 
@@ -112,6 +113,7 @@ func New(store Store, auth Authenticator, reg Registry, limiter *ratelimit.Limit
 	}
 	h.audit = newAuditWriter(store, h.opts.Logger)
 	h.toucher = newToucher(store, h.opts.Logger)
+	h.creds2 = newCredCache(h.opts.ConfigTTL)
 	h.sdk = mcp.NewStreamableHTTPHandler(h.mcpServer, &mcp.StreamableHTTPOptions{
 		Stateless:                  true,
 		JSONResponse:               false,

@@ -117,12 +117,16 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchbay_oauth_refresh_total",
 		Help: "OAuth token refreshes by outcome."}, []string{"outcome"})
 	promReg.MustRegister(refreshes)
+	var gw *gateway.Handler // the manager's hook reaches it once it exists
 	manager := oauth.New(db, v, reg, &oauth.Options{
 		PublicURL:    cfg.PublicURL,
 		HTTPClient:   guard.Client(cfg.UpstreamTimeout),
 		InstanceApps: instanceApps,
 		Logger:       log,
 		OnCredentialChanged: func(ctx context.Context, c *patchbay.Credential) {
+			if gw != nil {
+				gw.CredentialChanged(c)
+			}
 			if cache != nil {
 				_ = cache.DeleteGroup(ctx, connector.CredentialGroup(c.AccountID, c.UserID, c.ID, c.ConnectorID))
 			}
@@ -135,7 +139,7 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(db, auth, reg, limiter, runtime, cache, creds, &gateway.Options{
+	gw = gateway.New(db, auth, reg, limiter, runtime, cache, creds, &gateway.Options{
 		PublicURL:     cfg.PublicURL,
 		Version:       version,
 		MaxBodyBytes:  cfg.MaxBodyBytes,

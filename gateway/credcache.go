@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/patchbay-mcp/patchbay"
+)
+
+// credCache keeps each (account, user, connector, binding) candidate list
+// in memory, so that a warm tools/call selects its credential without a
+// database round trip. Entries live for the config TTL; every change made
+// through the credential manager (create, reconnect, refresh, status,
+// delete) drops the user's entries at once, and lastUsedAt is updated in
+// place so that "most recently used" stays exact on this instance.
+type credCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[credKey]*credEntry
+}
+
+type credKey struct{ account, user, connector, bound string }
+
+type credEntry struct {
+	creds   []*patchbay.Credential // ordered as ListCredentials orders them
+	expires time.Time
+}
+
+func newCredCache(ttl time.Duration) *credCache {
+	return &credCache{ttl: ttl, entries: map[credKey]*credEntry{}}
+}
+
+func (c *credCache) get(k credKey, now time.Time) ([]*patchbay.Credential, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[k]
+	if e == nil || !now.Before(e.expires) {
+		return nil, false
+	}
+	return e.creds, true
+}
+
+func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time) {
+	c.mu.Lock()
+	if len(c.entries) > 100000 {
+		c.entries = map[credKey]*credEntry{}
+	}
+	c.entries[k] = &credEntry{creds: creds, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+}
+
+// dropUser forgets every cached list of a user (any connector, binding).
+func (c *credCache) dropUser(account, user string) {
+	c.mu.Lock()
+	for k := range c.entries {
+		if k.account == account && k.user == user {
+			delete(c.entries, k)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// touched records a use: the credential moves to the front of its lists.
+func (c *credCache) touched(account, user, credID string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if k.account != account || k.user != user {
+			continue
+		}
+		for i, cr := range e.creds {
+			if cr.ID != credID {
+				continue
+			}
+			cp := *cr
+			t := at.UTC().Truncate(time.Second)
+			cp.LastUsedAt = &t
+			list := append([]*patchbay.Credential(nil), e.creds...)
+			list[i] = &cp
+			sortCredentials(list)
+			c.entries[k] = &credEntry{creds: list, expires: e.expires}
+			break
+		}
+	}
+}
+
+// sortCredentials applies §7.6: last used first, never used last, then
+// newest created.
+func sortCredentials(list []*patchbay.Credential) {
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		switch {
+		case a.LastUsedAt != nil && b.LastUsedAt == nil:
+			return true
+		case a.LastUsedAt == nil && b.LastUsedAt != nil:
+			return false
+		case a.LastUsedAt != nil && !a.LastUsedAt.Equal(*b.LastUsedAt):
+			return a.LastUsedAt.After(*b.LastUsedAt)
+		}
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.After(b.CreatedAt)
+		}
+		return a.ID < b.ID
+	})
+}
+
+// CredentialChanged drops cached candidate lists of the credential's user;
+// the credential manager calls it after every change.
+func (h *Handler) CredentialChanged(c *patchbay.Credential) {
+	h.creds2.dropUser(c.AccountID, c.UserID)
+}
