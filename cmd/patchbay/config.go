@@ -38,6 +38,10 @@ type Config struct {
 	AuditRetention         time.Duration
 	ShutdownDrain          time.Duration
 	LogLevel               string
+
+	// publicFromAddr is set when --public-url was not given: serve then
+	// uses the address it actually listens on (which matters for port 0).
+	publicFromAddr bool
 }
 
 // DefaultConfig returns the documented defaults.
@@ -112,6 +116,7 @@ func (c *Config) Validate() error {
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Addr
+		c.publicFromAddr = true
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	u, err := url.Parse(c.PublicURL)

@@ -46,16 +46,19 @@ func runServe(ctx context.Context, e *env, cfg Config) error {
 	if err := bootstrap(ctx, db, v, e.getenv, say); err != nil {
 		return err
 	}
-	a, err := wire(cfg, log, db, v)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.publicFromAddr {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	a, err := wire(cfg, log, db, v)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.close()
 	srv := newHTTPServer(a.handler)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
