@@ -447,7 +447,9 @@ func TestCallbackFailures(t *testing.T) {
 			e.prov.setFail(func(string) (int, string) { return 500, `{"error":"server_error"}` })
 		}, wantErr: "token_exchange_failed", wantDesc: "The token endpoint answered HTTP 500 (server_error)"},
 		{name: "InvalidGrant", setup: func(e *env) {
-			e.prov.setFail(func(string) (int, string) { return 400, `{"error":"invalid_grant","error_description":"code ` + clientSecret + `"}` })
+			e.prov.setFail(func(string) (int, string) {
+				return 400, `{"error":"invalid_grant","error_description":"code ` + clientSecret + `"}`
+			})
 		}, wantErr: "token_exchange_failed", wantDesc: "The token endpoint answered HTTP 400 (invalid_grant)"},
 		{name: "NoAccessToken", setup: func(e *env) {
 			e.prov.setFail(func(string) (int, string) { return 200, `{"token_type":"Bearer"}` })

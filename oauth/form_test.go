@@ -160,11 +160,11 @@ func TestCredentialForm(t *testing.T) {
 func TestStartFormValidation(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tests := []struct {
-		name               string
-		connector, auth    string
-		fields             map[string]string
-		wantCode, wantWhy  string
-		wantField          string
+		name              string
+		connector, auth   string
+		fields            map[string]string
+		wantCode, wantWhy string
+		wantField         string
 	}{
 		{name: "SecretField", connector: "acme-crm", auth: patchbay.AuthAPIKey, fields: map[string]string{"apiKey": "k"},
 			wantCode: patchbay.EInvalid, wantWhy: "secret_field_not_allowed", wantField: "apiKey"},

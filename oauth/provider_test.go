@@ -20,9 +20,9 @@ import (
 // It checks what a real provider checks (client authentication, PKCE S256,
 // the exact redirect URI, single-use codes) and rotates refresh tokens.
 type provider struct {
-	t      testing.TB
-	srv    *httptest.Server
-	now    func() time.Time
+	t       testing.TB
+	srv     *httptest.Server
+	now     func() time.Time
 	onIssue func(secret string) // every issued token and received verifier: leak canaries
 
 	// expected values
@@ -33,15 +33,15 @@ type provider struct {
 	extras  map[string]any
 	noScope bool // answer without a scope member
 
-	mu       sync.Mutex
-	codes    map[string]*grant
-	access   map[string]time.Time // token -> expiry
-	refresh  map[string]bool      // token -> still valid
-	revoked  []string             // tokens named at /revoke
-	deny     bool                 // authorize answers error=access_denied
-	fail     func(grant string) (status int, body string)
-	gate     chan struct{} // token requests wait for it when set
-	authorize []url.Values // every authorize query
+	mu        sync.Mutex
+	codes     map[string]*grant
+	access    map[string]time.Time // token -> expiry
+	refresh   map[string]bool      // token -> still valid
+	revoked   []string             // tokens named at /revoke
+	deny      bool                 // authorize answers error=access_denied
+	fail      func(grant string) (status int, body string)
+	gate      chan struct{} // token requests wait for it when set
+	authorize []url.Values  // every authorize query
 
 	tokenRequests   atomic.Int64
 	refreshRequests atomic.Int64
