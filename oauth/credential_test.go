@@ -276,3 +276,8 @@ func TestLoadInstanceApps(t *testing.T) {
 		t.Error("missing file accepted")
 	}
 }
+
+func createBearer(token string) oauth.CreateInput {
+	return oauth.CreateInput{AccountID: accountA, UserID: userA, ConnectorID: "bearer-only", AuthType: patchbay.AuthBearer,
+		Fields: map[string]string{"token": token}}
+}

@@ -133,7 +133,7 @@ func testConnectors(p *provider) []*patchbay.Connector {
 // test or the provider creates is registered as a canary, and Cleanup scans
 // logs, our HTTP responses and the audit log for each.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *clock
 	db       *sqlite.DB
 	vault    *vault.Vault
@@ -159,7 +159,7 @@ type envOptions struct {
 	catalog *catalog
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, logs: &syncBuffer{}, wire: &syncBuffer{}, outcomes: &syncBuffer{}, changed: &syncBuffer{}}
@@ -343,11 +343,11 @@ func (e *env) findCredential(accountID, userID, id string) *patchbay.Credential 
 
 // browser is a user agent with a cookie jar that does not follow redirects.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -403,7 +403,7 @@ func (b *browser) setCookie(base, name, value string) {
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -413,7 +413,7 @@ func csrfOf(t *testing.T, body string) string {
 }
 
 // startLink opens a start link and confirms it: the 303 to the provider.
-func startLink(t *testing.T, b *browser, oauthURL string) page {
+func startLink(t testing.TB, b *browser, oauthURL string) page {
 	t.Helper()
 	p := b.get(oauthURL)
 	if p.status != http.StatusOK {
@@ -428,7 +428,7 @@ func startLink(t *testing.T, b *browser, oauthURL string) page {
 
 // connect runs the whole browser side: start page, confirm, consent at the
 // provider, callback. It returns the final redirect.
-func connect(t *testing.T, b *browser, oauthURL string) *url.URL {
+func connect(t testing.TB, b *browser, oauthURL string) *url.URL {
 	t.Helper()
 	toProvider := startLink(t, b, oauthURL)
 	consent := b.get(toProvider.location())
