@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,16 +186,31 @@ func sign(t *testing.T, key, secret, method, target, body string, skew time.Dura
 	for i := 0; i+1 < len(headers); i += 2 {
 		h.Set(headers[i], headers[i+1])
 	}
-	ts := authn.FormatTimestamp(time.Now().Add(skew))
+	ts := strconv.FormatInt(time.Now().Add(skew).Unix(), 10)
 	n := nonce()
-	can, err := authn.Canonical(method, target, ts, n, h, []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
 	h.Set("x-alloy-timestamp", ts)
 	h.Set("x-alloy-nonce", n)
-	h.Set("x-alloy-signature", authn.Sign(secret, can))
+	h.Set("x-alloy-signature", signV1(secret, canonicalV1(method, target, ts, n, h, []byte(body))))
 	return &signed{Method: method, Target: target, Body: body, Header: h}
+}
+
+// canonicalV1 is the §4.6 canonical string, written from the contract
+// independently of authn.Canonical so that the tests do not check the
+// implementation against itself.
+func canonicalV1(method, target, ts, nonce string, h http.Header, body []byte) string {
+	var signed []string
+	for _, name := range []string{"content-type", "x-alloy-userid", "x-alloy-user-token", "x-credential-id", "x-mcp-server-id", "x-redirect-uri"} {
+		signed = append(signed, name+":"+strings.TrimSpace(h.Get(name)))
+	}
+	sum := sha256.Sum256(body)
+	return strings.Join([]string{"v1", strings.ToUpper(method), target, ts, nonce, strings.Join(signed, ";"), hex.EncodeToString(sum[:])}, "\n")
+}
+
+// signV1 is the x-alloy-signature value for a canonical string.
+func signV1(secret, canonical string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(canonical))
+	return "v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // send sends a signed request (target may differ from the signed one when

@@ -198,6 +198,17 @@ func TestAPIKeyAuthRules(t *testing.T) {
 			r.want(t, tt.status)
 		})
 	}
+	// Unknown, deleted and expired keys get the same answer (§4.2 rule 2).
+	deleted := ts.createKey("", map[string]any{"name": "gone", "role": "user"})
+	ts.call("DELETE", "/api/keys/"+deleted.ID, nil).want(t, http.StatusOK)
+	var bodies []string
+	for _, k := range []string{"pb_" + strings.Repeat("B", 40), deleted.Key, expired} {
+		r := ts.call("GET", "/api/servers", nil, hdrs(bearer(k), []string{"X-Request-Id", "same"})...).want(t, http.StatusUnauthorized)
+		bodies = append(bodies, string(r.Body))
+	}
+	if bodies[0] != bodies[1] || bodies[1] != bodies[2] {
+		t.Fatalf("401 bodies differ:\n%s", strings.Join(bodies, "\n"))
+	}
 	// A user key on every admin-only endpoint gets 403.
 	for _, ep := range []struct{ method, path, body string }{
 		{"POST", "/api/keys", `{"name":"x","role":"admin"}`},

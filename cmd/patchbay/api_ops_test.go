@@ -238,6 +238,17 @@ func TestAPIManagementRateLimit(t *testing.T) {
 	}
 	// X-Forwarded-For does not open a new window.
 	ts.call("GET", "/api/servers", nil, "X-Forwarded-For", "198.51.100.7").want(t, http.StatusTooManyRequests)
+	// JWT-only principals are limited per (account, user): two tokens of one
+	// user share a window, another user has their own.
+	jts := newTestServer(t, func(c *Config) { c.MgmtRateLimit = 2 })
+	j1a := jts.mint("j1", nil)
+	j1b := jts.mint("j1", `{"expiresInSeconds":60}`)
+	j2 := newTestServerMint(t, jts, "j2")
+	jts.call("GET", "/api/servers", nil, bearer(j1a)...).want(t, http.StatusOK)
+	jts.call("GET", "/api/servers", nil, bearer(j1b)...).want(t, http.StatusOK)
+	jts.call("GET", "/api/servers", nil, bearer(j1a)...).wantErr(t, http.StatusTooManyRequests, "RATE_LIMITED", "limit", 2)
+	jts.call("GET", "/api/servers", nil, "Authorization", "", "x-alloy-user-token", j1b).want(t, http.StatusTooManyRequests)
+	jts.call("GET", "/api/servers", nil, bearer(j2)...).want(t, http.StatusOK)
 	// rate.limited is audited once per key and minute.
 	third := ts.newAccount("third")
 	for range n + 3 {
@@ -478,6 +489,17 @@ func TestAPIOpsEndpoints(t *testing.T) {
 	if t.Failed() {
 		t.Log(text)
 	}
+}
+
+// newTestServerMint mints a JWT for user with a key of its own, so that the
+// bootstrap key's (exhausted) window is not needed.
+func newTestServerMint(t *testing.T, ts *testServer, user string) string {
+	t.Helper()
+	key, err := createKey(t.Context(), ts.app.db, ts.app.vault, "default", "minter", "admin", "minter", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts.call("POST", "/api/users/"+user+"/token", nil, bearer(key)...).want(t, http.StatusOK).str("token")
 }
 
 func auditFilter(typ string) patchbay.AuditFilter { return patchbay.AuditFilter{Type: typ, Limit: 50} }

@@ -14,8 +14,9 @@ import (
 
 // §4.6: signed requests for keys created with requireSignature.
 
-// The contract's worked example, computed with authn's helpers, so the
-// tests below sign exactly as an integrator following §4.6 would.
+// The contract's worked example, computed with authn's helpers and with the
+// tests' own canonicalV1, so the tests below sign exactly as an integrator
+// following §4.6 would.
 func TestAPISignatureContractExample(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/json"}}
 	can, err := authn.Canonical("POST", "/api/servers", "1796378100", "n7Qx2LpZr8Vw4Ks1", h, []byte(`{"name":"Support Bot"}`))
@@ -25,11 +26,13 @@ func TestAPISignatureContractExample(t *testing.T) {
 	want := "v1\nPOST\n/api/servers\n1796378100\nn7Qx2LpZr8Vw4Ks1\n" +
 		"content-type:application/json;x-alloy-userid:;x-alloy-user-token:;x-credential-id:;x-mcp-server-id:;x-redirect-uri:\n" +
 		"f574b2f30ce1c099adbb657be78b46250680da2a8ef52f6ecfcf4880bdedf6c3"
-	if can != want {
-		t.Fatalf("canonical\n%q\nwant\n%q", can, want)
+	mine := canonicalV1("POST", "/api/servers", "1796378100", "n7Qx2LpZr8Vw4Ks1", h, []byte(`{"name":"Support Bot"}`))
+	if can != want || mine != want {
+		t.Fatalf("canonical\n%q (authn)\n%q (test)\nwant\n%q", can, mine, want)
 	}
-	if sig := authn.Sign("pbs_cQskiXSwHyyqP7w58NMDEXFUBVHwOFsxcpEryFiq", can); sig != "v1=8d6869dfb0b55f1afdeed00b654df84c775092e6c131d8c826a08b6fb46d6bb4" {
-		t.Fatalf("signature %s", sig)
+	const secret, wantSig = "pbs_cQskiXSwHyyqP7w58NMDEXFUBVHwOFsxcpEryFiq", "v1=8d6869dfb0b55f1afdeed00b654df84c775092e6c131d8c826a08b6fb46d6bb4"
+	if sig, mineSig := authn.Sign(secret, can), signV1(secret, mine); sig != wantSig || mineSig != wantSig {
+		t.Fatalf("signature %s (authn) %s (test)", sig, mineSig)
 	}
 }
 
