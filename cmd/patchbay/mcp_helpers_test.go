@@ -30,6 +30,10 @@ type mcpResp struct {
 	// Msg is the JSON-RPC message (SSE data or JSON body) or the error
 	// envelope, whichever the body holds.
 	Msg map[string]any
+	// DecodeErr is a violation of the framing rules (text/plain, not one
+	// SSE event, neither JSON-RPC nor an envelope).
+	DecodeErr error
+	path      string
 }
 
 // mcpHTTP is the client of the MCP helpers: no redirects, keep-alive.
@@ -42,18 +46,42 @@ var mcpHTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) e
 // envelope or an empty 202.
 func mcpPost(t testing.TB, rawURL, body string, headers ...string) *mcpResp {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(body))
+	r, err := mcpTry(rawURL, body, headers...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.DecodeErr != nil {
+		t.Errorf("POST %s: %v", redactToken(r.path), r.DecodeErr)
+	}
+	return r
+}
+
+// mcpTry is mcpPost for goroutines: it returns the transport error, and a
+// framing error in DecodeErr.
+func mcpTry(rawURL, body string, headers ...string) (*mcpResp, error) {
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", mcpAccept)
-	return mcpDo(t, req, headers...)
+	return mcpSend(req, headers...)
 }
 
 // mcpDo sends req after applying headers and decodes the answer.
 func mcpDo(t testing.TB, req *http.Request, headers ...string) *mcpResp {
 	t.Helper()
+	r, err := mcpSend(req, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DecodeErr != nil {
+		t.Errorf("%s %s: %v", req.Method, redactToken(r.path), r.DecodeErr)
+	}
+	return r
+}
+
+func mcpSend(req *http.Request, headers ...string) (*mcpResp, error) {
 	for i := 0; i+1 < len(headers); i += 2 {
 		switch {
 		case strings.EqualFold(headers[i], "Host"):
@@ -66,15 +94,13 @@ func mcpDo(t testing.TB, req *http.Request, headers ...string) *mcpResp {
 	}
 	res, err := mcpHTTP.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer res.Body.Close()
-	out := &mcpResp{Status: res.StatusCode, Header: res.Header}
+	out := &mcpResp{Status: res.StatusCode, Header: res.Header, path: req.URL.Path}
 	out.Body, _ = io.ReadAll(res.Body)
-	if err := out.decode(); err != nil {
-		t.Errorf("%s %s: %v", req.Method, redactToken(req.URL.Path), err)
-	}
-	return out
+	out.DecodeErr = out.decode()
+	return out, nil
 }
 
 // decode fills Msg and checks the framing rules of §3.3 and §6.2.
