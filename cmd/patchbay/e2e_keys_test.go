@@ -237,7 +237,7 @@ func TestE2EMasterKeyRotation(t *testing.T) {
 		dir := t.TempDir()
 		oldKey, newKey := masterKey(6), masterKey(7)
 		env := []string{"PATCHBAY_MASTER_KEY=" + oldKey, "PATCHBAY_BOOTSTRAP_API_KEY=" + e2eAdminKey}
-		p := serve(t, env, serveArgs(dir)...)
+		p := serve(t, env, serveArgs(dir, "--public-url", "http://patchbay.test")...)
 		url := p.client(e2eAdminKey).call("POST", "/api/servers", `{"name":"M"}`).want(t, http.StatusCreated).str("accessUrl")
 		p.stop(syscall.SIGTERM)
 		f := filepath.Join(t.TempDir(), "new.key")
@@ -251,16 +251,16 @@ func TestE2EMasterKeyRotation(t *testing.T) {
 		if strings.Contains(out+errOut, newKey) || strings.Contains(out+errOut, oldKey) {
 			t.Fatal("rotate --master prints a key")
 		}
-		if pr, code := tryServe(t, []string{"PATCHBAY_MASTER_KEY=" + oldKey}, serveArgs(dir)...); pr != nil || code != 3 {
+		if pr, code := tryServe(t, []string{"PATCHBAY_MASTER_KEY=" + oldKey}, serveArgs(dir, "--public-url", "http://patchbay.test")...); pr != nil || code != 3 {
 			t.Fatalf("old master key: exit %d, want 3", code)
 		}
-		p = serve(t, []string{"PATCHBAY_MASTER_KEY=" + newKey}, serveArgs(dir)...)
+		p = serve(t, []string{"PATCHBAY_MASTER_KEY=" + newKey}, serveArgs(dir, "--public-url", "http://patchbay.test")...)
 		if got := p.client(e2eAdminKey).call("GET", "/api/servers", nil).want(t, http.StatusOK).list("servers")[0]["accessUrl"]; got != url {
 			t.Fatalf("accessUrl %v, want %s", got, url)
 		}
 		p.stop(syscall.SIGTERM)
 		// During the change both keys may be configured.
-		p = serve(t, []string{"PATCHBAY_MASTER_KEY=" + newKey, "PATCHBAY_MASTER_KEY_PREVIOUS=" + oldKey}, serveArgs(dir)...)
+		p = serve(t, []string{"PATCHBAY_MASTER_KEY=" + newKey, "PATCHBAY_MASTER_KEY_PREVIOUS=" + oldKey}, serveArgs(dir, "--public-url", "http://patchbay.test")...)
 		p.stop(syscall.SIGTERM)
 	})
 	t.Run("FileKey", func(t *testing.T) {
