@@ -144,7 +144,7 @@ func TestRefreshFailures(t *testing.T) {
 			wantReason: "needs_reauth", wantStatus: patchbay.CredentialNeedsReauth, wantAudit: "http_401", wantOut: "needs_reauth"},
 		{name: "HTTP400NoBody", fail: only("refresh_token", 400, ``), wantCode: patchbay.ECredentialNotFound,
 			wantReason: "needs_reauth", wantStatus: patchbay.CredentialNeedsReauth, wantAudit: "http_400", wantOut: "needs_reauth"},
-		{name: "HTTP503", fail: only("refresh_token", 503, `{"error":"temporarily_unavailable"}`), wantCode: patchbay.EUpstream,
+		{name: "HTTP503", fail: only("refresh_token", 503, `{"echo":"`+clientSecret+`"}`), wantCode: patchbay.EUpstream,
 			wantReason: "token_refresh_failed", wantStatus: patchbay.CredentialActive, wantAudit: "http_503", wantOut: "error"},
 		{name: "InvalidAnswer", fail: only("refresh_token", 200, `not json`), wantCode: patchbay.EUpstream,
 			wantReason: "token_refresh_failed", wantStatus: patchbay.CredentialActive, wantAudit: "network_error", wantOut: "error"},

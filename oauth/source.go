@@ -244,7 +244,7 @@ func (m *Manager) doRefresh(ctx context.Context, known *patchbay.Credential, why
 		m.audit(ctx, e)
 		m.refreshOutcome("error")
 		m.log.WarnContext(ctx, "oauth: refresh failed", "credential_id", cur.ID, "reason", tf.reason())
-		return nil, tf.upstreamError(err)
+		return nil, tf.upstreamError()
 	}
 	upd := *cur
 	next := patchbay.CredentialSecret{AccessToken: tok.access, RefreshToken: tok.refresh, TokenType: tok.tokenType, Fields: sec.Fields}

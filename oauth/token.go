@@ -202,8 +202,11 @@ func (f tokenFailure) reason() string {
 }
 
 // upstreamError is the tool-facing error of a refresh that failed for a
-// reason that may pass (§13.5: status unchanged).
-func (f tokenFailure) upstreamError(cause error) error {
+// reason that may pass (§13.5: status unchanged). The cause is not wrapped:
+// x/oauth2 errors quote the provider's response body, which may echo what
+// was sent.
+func (f tokenFailure) upstreamError() error {
+	cause := errors.New("token endpoint: " + f.reason())
 	switch {
 	case f.timeout:
 		return patchbay.Errorf(patchbay.EUpstreamTimeout, "Upstream timed out").With("timeoutSeconds", int(tokenTimeout.Seconds())).Wrap(cause)
