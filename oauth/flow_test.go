@@ -741,3 +741,30 @@ func TestDonePage(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnectOfDeletedCredential: the credential went away while the user
+// was at the provider; the flow ends with an error, nothing half-configured
+// is stored.
+func TestReconnectOfDeletedCredential(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	c := e.connectNew(startReq("acme-crm"))
+	u, _, err := e.m.Reauth(ctx, c, appRedirect, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	toProvider := startLink(t, b, u)
+	consent := b.get(toProvider.location())
+	if err := e.m.DeleteCredential(ctx, accountA, userA, c.ID, apiActor); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(consent.location())
+	want := appRedirect + "?status=error&error=credential_not_found&error_description=The+credential+to+reconnect+no+longer+exists&connectorId=acme-crm"
+	if p.status != http.StatusFound || p.location() != want {
+		t.Fatalf("%d %s", p.status, p.location())
+	}
+	if _, n, _ := e.db.ListCredentials(ctx, accountA, userA, patchbay.CredentialFilter{}); n != 0 {
+		t.Errorf("%d credentials", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"net/url"
@@ -306,6 +307,8 @@ func (m *Manager) openFlow(ctx context.Context, f *patchbay.Flow) (*flowSecret, 
 	return &s, nil
 }
 
+var errReconnectGone = errors.New("credential to reconnect is gone")
+
 var errUndecryptableFlow = patchbay.Errorf(patchbay.EInternal, "flow record does not decrypt")
 
 // withResult appends parameters to uri's existing query, percent-encoded,
@@ -425,6 +428,10 @@ func (m *Manager) callback(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	c, err := m.complete(ctx, f, conn, scheme, a, sec, tok)
+	if errors.Is(err, errReconnectGone) {
+		fail("credential_not_found", "The credential to reconnect no longer exists")
+		return nil
+	}
 	if err != nil {
 		fail("server_error", "The credential could not be stored")
 		m.logFailure(ctx, "GET /oauth/callback", err)
@@ -460,10 +467,12 @@ func (m *Manager) complete(ctx context.Context, f *patchbay.Flow, conn *patchbay
 	exp := m.expiry(tok)
 	if f.CredentialID != "" {
 		c, err := m.reconnect(ctx, f, extras, secret, tok, a, scheme, exp)
-		if err == nil || !patchbay.IsCode(err, patchbay.ENotFound) {
-			return c, err
+		if patchbay.IsCode(err, patchbay.ENotFound) {
+			// Deleted while the user was at the provider. A new credential
+			// would lack the old one's config, so the flow fails instead.
+			return nil, errReconnectGone
 		}
-		// Deleted while the user was at the provider: store a new one.
+		return c, err
 	}
 	config := maps.Clone(f.Fields)
 	if config == nil {
