@@ -503,3 +503,36 @@ func newTestServerMint(t *testing.T, ts *testServer, user string) string {
 }
 
 func auditFilter(typ string) patchbay.AuditFilter { return patchbay.AuditFilter{Type: typ, Limit: 50} }
+
+// §17.2: log lines carry the request ID and never a secret.
+func TestAPILogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.createServer("Logged")
+	id, tok := c.str("serverId"), c.str("accessToken")
+	k := ts.createKey("", map[string]any{"name": "signed", "role": "admin", "requireSignature": true})
+	s := sign(t, k.Key, k.Secret, "GET", "/api/servers", "", 0)
+	ts.send(s, s.Target, "").want(t, http.StatusOK)
+	jwt := ts.mint("cust-1", nil)
+	ts.call("GET", "/api/servers", nil, bearer(jwt)...).want(t, http.StatusOK)
+	ts.call("GET", "/api/servers", nil, "x-alloy-user-token", jwt+"x").want(t, http.StatusUnauthorized)
+	ts.call("GET", "/api/servers", nil, bearer("pb_"+strings.Repeat("Q", 40))...).want(t, http.StatusUnauthorized)
+	_, secret, _ := ts.rotate(60)
+	ts.call("POST", "/mcp/"+id+"/"+tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, "Accept", "application/json, text/event-stream")
+	ts.call("GET", "/api/servers/"+id, nil, "X-Request-Id", "log-trace-1").want(t, http.StatusOK)
+
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `"request_id":"log-trace-1"`) {
+		t.Fatalf("no log line with the request ID:\n%s", logs)
+	}
+	for name, v := range map[string]string{"access token": tok, "admin key": ts.AdminKey, "signed key": k.Key, "signing secret": k.Secret,
+		"signature": s.Header.Get("x-alloy-signature"), "JWT": jwt, "JWT signature": jwt[strings.LastIndex(jwt, ".")+1:],
+		"bad key": "pb_" + strings.Repeat("Q", 40), "JWT secret": b64.EncodeToString(secret)} {
+		if strings.Contains(logs, v) {
+			t.Errorf("logs hold the %s", name)
+		}
+	}
+	if !strings.Contains(logs, "/mcp/"+id+"/[REDACTED]") {
+		t.Errorf("token URL path not logged redacted")
+	}
+}
