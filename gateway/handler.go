@@ -297,10 +297,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.view = view
+		hw := &hitWriter{ResponseWriter: w, c: c}
+		body, hw.id = sdkSafeID(body, msg.ID)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		ctx := context.WithValue(r.Context(), callKey{}, c)
-		h.sdk.ServeHTTP(&hitWriter{ResponseWriter: w, c: c}, r.WithContext(ctx))
+		h.sdk.ServeHTTP(hw, r.WithContext(ctx))
 	default:
 		writeSSE(w, rpcError(msg.ID, codeMethodNotFound, "Method not found"))
 	}
@@ -338,6 +340,7 @@ type hitWriter struct {
 	http.ResponseWriter
 	c     *call
 	wrote bool
+	id    json.RawMessage // the original id when the SDK saw a replacement (idswap.go)
 }
 
 func (w *hitWriter) WriteHeader(code int) {
@@ -357,6 +360,12 @@ func (w *hitWriter) WriteHeader(code int) {
 func (w *hitWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.id != nil {
+		if _, err := w.ResponseWriter.Write(restoreID(b, w.id)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
