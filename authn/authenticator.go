@@ -49,6 +49,11 @@ type Authenticator struct {
 	keyHash  map[string][32]byte // keyID -> hash, for invalidation by ID
 	accounts map[string]*accountEntry
 	touched  map[string]time.Time
+	// keyEpoch and accountEpoch count invalidations. A lookup that read the
+	// store before an invalidation must not cache what it read afterwards,
+	// or a key deleted during the lookup would stay valid for CacheTTL.
+	keyEpoch     uint64
+	accountEpoch uint64
 }
 
 type keyEntry struct {
@@ -217,6 +222,9 @@ func (a *Authenticator) lookupKey(ctx context.Context, key string) (*keyEntry, e
 	e := a.keys[h]
 	a.mu.RUnlock()
 	if e == nil || !now.Before(e.expires) {
+		a.mu.RLock()
+		epoch := a.keyEpoch
+		a.mu.RUnlock()
 		k, err := a.store.FindAPIKeyByHash(ctx, h[:])
 		if patchbay.IsCode(err, patchbay.ENotFound) {
 			a.forgetHash(h)
@@ -234,8 +242,10 @@ func (a *Authenticator) lookupKey(ctx context.Context, key string) (*keyEntry, e
 			e.signing = patchbay.NewSecret(string(secret))
 		}
 		a.mu.Lock()
-		a.keys[h] = e
-		a.keyHash[k.ID] = h
+		if a.keyEpoch == epoch {
+			a.keys[h] = e
+			a.keyHash[k.ID] = h
+		}
 		a.mu.Unlock()
 	}
 	if e.key.Expired(now) {
@@ -284,6 +294,9 @@ func (a *Authenticator) accountKeys(ctx context.Context, accountID string) (*Ver
 	if e != nil && now.Before(e.expires) {
 		return e.keys, nil
 	}
+	a.mu.RLock()
+	epoch := a.accountEpoch
+	a.mu.RUnlock()
 	acct, err := a.store.FindAccount(ctx, accountID)
 	if patchbay.IsCode(err, patchbay.ENotFound) {
 		return nil, fail(ReasonTokenInvalid)
@@ -293,7 +306,9 @@ func (a *Authenticator) accountKeys(ctx context.Context, accountID string) (*Ver
 	}
 	if e != nil && e.version == acct.Version {
 		a.mu.Lock()
-		e.expires = now.Add(a.opts.CacheTTL)
+		if a.accountEpoch == epoch {
+			e.expires = now.Add(a.opts.CacheTTL)
+		}
 		a.mu.Unlock()
 		return e.keys, nil
 	}
@@ -302,7 +317,9 @@ func (a *Authenticator) accountKeys(ctx context.Context, accountID string) (*Ver
 		return nil, err
 	}
 	a.mu.Lock()
-	a.accounts[accountID] = &accountEntry{keys: keys, version: acct.Version, expires: now.Add(a.opts.CacheTTL)}
+	if a.accountEpoch == epoch {
+		a.accounts[accountID] = &accountEntry{keys: keys, version: acct.Version, expires: now.Add(a.opts.CacheTTL)}
+	}
 	a.mu.Unlock()
 	return keys, nil
 }
@@ -335,6 +352,7 @@ func (a *Authenticator) buildKeys(ctx context.Context, acct *patchbay.Account) (
 // change notice from another).
 func (a *Authenticator) InvalidateKey(keyID string) {
 	a.mu.Lock()
+	a.keyEpoch++
 	if h, ok := a.keyHash[keyID]; ok {
 		delete(a.keys, h)
 		delete(a.keyHash, keyID)
@@ -345,6 +363,7 @@ func (a *Authenticator) InvalidateKey(keyID string) {
 // InvalidateAccount drops an account's cached JWT keys.
 func (a *Authenticator) InvalidateAccount(accountID string) {
 	a.mu.Lock()
+	a.accountEpoch++
 	delete(a.accounts, accountID)
 	a.mu.Unlock()
 }
