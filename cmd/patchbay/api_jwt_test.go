@@ -389,3 +389,47 @@ func TestAPIJWTSecretRotation(t *testing.T) {
 	}
 	ts.call("POST", "/api/account/jwt-secret/rotate", `{"gracePeriodSeconds":604800}`).want(t, http.StatusOK)
 }
+
+// A rotation with grace 0 is effective from its response on, even while
+// requests with the old secret race the cache refill.
+func TestAPIJWTRotationRacesCache(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	now := time.Now().Unix()
+	payload := claims("userId", "cust-42", "iss", "default", "iat", now, "exp", now+3600)
+	for round := range 8 {
+		_, secret, _ := ts.rotate(604800)
+		tok := hs256(secret, `{"alg":"HS256"}`, payload)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		for range 4 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("GET", ts.URL+"/api/servers", nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					if res, err := http.DefaultClient.Do(req); err == nil {
+						res.Body.Close()
+					}
+				}
+			}()
+		}
+		time.Sleep(5 * time.Millisecond)
+		ts.rotate(0)
+		for range 3 {
+			if r := ts.call("GET", "/api/servers", nil, bearer(tok)...); r.Status != http.StatusUnauthorized {
+				close(stop)
+				t.Fatalf("round %d: token of the replaced secret answers %d after a grace-0 rotation", round, r.Status)
+			}
+		}
+		close(stop)
+		for range 4 {
+			<-done
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -244,5 +245,54 @@ func TestAPIKeyAuthRules(t *testing.T) {
 			t.Fatalf("lastUsedAt still %v", used)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Two admins deleting each other's keys at once cannot leave the account
+// without a live admin key.
+func TestAPIKeyConcurrentLastAdminDelete(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for round := range 5 {
+		a := ts.createKey("", map[string]any{"name": fmt.Sprintf("a%d", round), "role": "admin"})
+		b := ts.createKey("", map[string]any{"name": fmt.Sprintf("b%d", round), "role": "admin"})
+		// Remove every other admin key so that a and b are the last two.
+		for _, k := range ts.call("GET", "/api/keys", nil, bearer(a.Key)...).want(t, http.StatusOK).list("keys") {
+			if id := k["keyId"].(string); k["role"] == "admin" && id != a.ID && id != b.ID {
+				ts.call("DELETE", "/api/keys/"+id, nil, bearer(a.Key)...).want(t, http.StatusOK)
+			}
+		}
+		res := make(chan int, 2)
+		start := make(chan struct{})
+		for _, pair := range [][2]apiKey{{a, b}, {b, a}} {
+			go func() {
+				<-start
+				res <- ts.call("DELETE", "/api/keys/"+pair[1].ID, nil, bearer(pair[0].Key)...).Status
+			}()
+		}
+		close(start)
+		s1, s2 := <-res, <-res
+		ok := 0
+		for _, s := range []int{s1, s2} {
+			if s == http.StatusOK {
+				ok++
+			} else if s != http.StatusConflict && s != http.StatusUnauthorized {
+				t.Fatalf("status %d", s)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d deletions succeeded (%d, %d)", round, ok, s1, s2)
+		}
+		// Exactly one of them still works, and it is an admin.
+		live := 0
+		for _, k := range []apiKey{a, b} {
+			if ts.call("GET", "/api/keys", nil, bearer(k.Key)...).Status == http.StatusOK {
+				live++
+				ts.AdminKey = k.Key
+			}
+		}
+		if live != 1 {
+			t.Fatalf("round %d: %d admin keys left", round, live)
+		}
 	}
 }

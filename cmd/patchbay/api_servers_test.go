@@ -524,3 +524,34 @@ func TestAPIServerRegenerateToken(t *testing.T) {
 	}
 	ts.call("POST", "/api/servers/unknown-00000000/regenerate-token", nil).wantErr(t, http.StatusNotFound, "NOT_FOUND")
 }
+
+// Uniqueness holds under concurrency: of 20 simultaneous creates of one
+// name exactly one wins, the others get 409 naming the field.
+func TestAPIServerConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	const n = 20
+	results := make(chan *resp, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			results <- ts.call("POST", "/api/servers", `{"name":"Racer"}`)
+		}()
+	}
+	close(start)
+	created := 0
+	for range n {
+		r := <-results
+		switch {
+		case r.Status == http.StatusCreated:
+			created++
+		case r.Status == http.StatusConflict && r.code() == "CONFLICT" && r.detail("field") == "name":
+		default:
+			t.Errorf("status %d body %s", r.Status, r.Body)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d creates won", created)
+	}
+}
