@@ -81,3 +81,51 @@ func TestAPIRegeneratedTokenRefusedAtOnce(t *testing.T) {
 		t.Fatalf("deleted server's token URL answers %d %s", s, b)
 	}
 }
+
+// The same under load: requests with the old token race the regeneration
+// and the refill of the server cache; from the response on it is refused.
+func TestAPIRegeneratedTokenRacesCache(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.createServer("Racing Bot")
+	id, url := c.str("serverId"), c.str("accessUrl")
+	skipWithoutMCP(t, ts, url)
+	for round := range 8 {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		for range 4 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json, text/event-stream")
+					if res, err := http.DefaultClient.Do(req); err == nil {
+						_, _ = io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+					}
+				}
+			}()
+		}
+		r := ts.call("POST", "/api/servers/"+id+"/regenerate-token", nil).want(t, http.StatusOK)
+		var status int
+		for range 3 {
+			if status, _ = mcpPing(t, url); status != http.StatusUnauthorized {
+				break
+			}
+		}
+		close(stop)
+		for range 4 {
+			<-done
+		}
+		if status != http.StatusUnauthorized {
+			t.Fatalf("round %d: the replaced token URL answers %d", round, status)
+		}
+		url = r.str("accessUrl")
+	}
+}
