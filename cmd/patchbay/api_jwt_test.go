@@ -134,6 +134,14 @@ func TestAPIUserJWTUse(t *testing.T) {
 			}
 		})
 	}
+	// Changes made with a JWT alone are audited with actor kind user_jwt.
+	for _, e := range ts.call("GET", "/api/audit?type=server.created", nil).want(t, http.StatusOK).list("events") {
+		if d := cmp.Diff(map[string]any{"kind": "user_jwt", "keyId": nil, "userId": "cust-42"}, e["actor"]); d != "" || e["userId"] != "cust-42" {
+			if e["userId"] == "cust-42" {
+				t.Fatalf("actor of a JWT-made change (-want +got):\n%s", d)
+			}
+		}
+	}
 	// With an API key, x-alloy-user-token chooses the user and the role stays
 	// the key's: admin endpoints still work, x-alloy-userid is ignored.
 	r := ts.call("GET", "/api/servers", nil, "x-alloy-user-token", tok, "x-alloy-userid", "someone").want(t, http.StatusOK)
