@@ -260,6 +260,7 @@ func TestTwoInstances(t *testing.T) {
 		name  string
 		setup func(t *testing.T)
 		lost  func(error) bool
+		wins  int // successful calls expected; 0 means 1
 		call  func(i int, s *postgres.DB) error
 		check func(t *testing.T)
 	}{
@@ -327,22 +328,32 @@ func TestTwoInstances(t *testing.T) {
 				return s.InsertDataKey(ctx, vault.WrappedKey{AccountID: "acme", Version: 1, Wrapped: []byte{byte(i)},
 					MasterFingerprint: "0badf00d", Status: vault.StatusActive, CreatedAt: t0})
 			}},
-		{name: "LastAdminKey", lost: codes(patchbay.EConflict, patchbay.ENotFound),
+		// Ten accounts with two admin keys each, five deleters per account:
+		// of each account's keys exactly one may go.
+		{name: "LastAdminKey", lost: codes(patchbay.EConflict, patchbay.ENotFound), wins: 10,
 			setup: func(t *testing.T) {
-				for _, id := range []string{"key_admin_r1", "key_admin_r2"} {
-					must(t, a.CreateAPIKey(ctx, &patchbay.APIKey{ID: id, AccountID: "acme", UserID: "admin", Name: id,
-						Role: patchbay.RoleAdmin, Prefix: "pb_" + id[:4], Hash: hash(id), CreatedAt: t0}))
+				for n := range 10 {
+					account := fmt.Sprint("admins-", n)
+					storetest.CreateAccount(t, a, account)
+					for k := range 2 {
+						id := fmt.Sprintf("key_admin_%d_%d", n, k)
+						must(t, a.CreateAPIKey(ctx, &patchbay.APIKey{ID: id, AccountID: account, UserID: "admin", Name: id,
+							Role: patchbay.RoleAdmin, Prefix: "pb_" + id[:4], Hash: hash(id), CreatedAt: t0}))
+					}
 				}
 			},
 			call: func(i int, s *postgres.DB) error {
-				_, err := s.DeleteAPIKey(ctx, "acme", []string{"key_admin_r1", "key_admin_r2"}[i%2], t0)
+				n, k := i%10, i/10%2
+				_, err := s.DeleteAPIKey(ctx, fmt.Sprint("admins-", n), fmt.Sprintf("key_admin_%d_%d", n, k), t0)
 				return err
 			},
 			check: func(t *testing.T) {
-				keys, err := b.ListAPIKeys(ctx, "acme")
-				must(t, err)
-				if len(keys) != 1 {
-					t.Fatalf("%d admin keys left, want 1", len(keys))
+				for n := range 10 {
+					keys, err := b.ListAPIKeys(ctx, fmt.Sprint("admins-", n))
+					must(t, err)
+					if len(keys) != 1 {
+						t.Fatalf("account %d: %d admin keys left, want 1", n, len(keys))
+					}
 				}
 			}},
 	}
@@ -351,8 +362,9 @@ func TestTwoInstances(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t)
 			}
-			if wins := race(t, tt.lost, tt.call); wins != 1 {
-				t.Fatalf("%d of 50 concurrent calls succeeded, want exactly 1", wins)
+			want := max(tt.wins, 1)
+			if wins := race(t, tt.lost, tt.call); wins != want {
+				t.Fatalf("%d of 50 concurrent calls succeeded, want exactly %d", wins, want)
 			}
 			if tt.check != nil {
 				tt.check(t)
