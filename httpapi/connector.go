@@ -153,10 +153,17 @@ func (h *Handler) getConnector(c *call) error {
 		return err
 	}
 	if conn.Source == patchbay.SourceCustom && conn.IsMCP() {
-		// The registry's copy has no headers; read them for the "[set]" marker.
-		if full, _, err := h.store.FindConnector(c.r.Context(), c.p.AccountID, conn.ID); err == nil {
-			conn = full
+		// Neither the registry's copy nor the stored definition carries the
+		// static headers: they are sealed apart. Open them for the names
+		// behind the "[set]" marker (§11.6); the values are dropped here.
+		full, sealed, err := h.store.FindConnector(c.r.Context(), c.p.AccountID, conn.ID)
+		if err != nil {
+			return err
 		}
+		if full.Headers, err = h.openHeaders(c.r.Context(), c.p.AccountID, conn.ID, sealed); err != nil {
+			return err
+		}
+		conn = full
 	}
 	out, err := connectorJSON(conn, nil)
 	if err != nil {
@@ -506,6 +513,27 @@ func (h *Handler) deleteConnector(c *call) error {
 	return c.json(http.StatusOK, map[string]any{"message": "Connector deleted", "connectorId": id})
 }
 
+// openHeaders opens the sealed static headers of an mcp connector.
+func (h *Handler) openHeaders(ctx context.Context, accountID, id string, sealed []byte) (map[string]patchbay.Secret, error) {
+	headers := map[string]patchbay.Secret{}
+	if len(sealed) == 0 {
+		return headers, nil
+	}
+	plain, err := h.vault.Open(ctx, accountID, "connector:"+id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	var m map[string]string
+	if err := json.Unmarshal(plain, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range m {
+		headers[k] = patchbay.NewSecret(v)
+	}
+	return headers, nil
+}
+
 // refreshConnector re-reads the tool list of an mcp connector.
 func (h *Handler) refreshConnector(c *call) error {
 	id := c.r.PathValue("connectorId")
@@ -520,19 +548,9 @@ func (h *Handler) refreshConnector(c *call) error {
 	if !old.IsMCP() {
 		return patchbay.Errorf(patchbay.EInvalid, "only mcp connectors can be refreshed").Reason("not_mcp")
 	}
-	headers := map[string]patchbay.Secret{}
-	if len(sealed) > 0 {
-		plain, err := h.vault.Open(ctx, c.p.AccountID, "connector:"+id, sealed)
-		if err != nil {
-			return err
-		}
-		var m map[string]string
-		if err := json.Unmarshal(plain, &m); err != nil {
-			return err
-		}
-		for k, v := range m {
-			headers[k] = patchbay.NewSecret(v)
-		}
+	headers, err := h.openHeaders(ctx, c.p.AccountID, id, sealed)
+	if err != nil {
+		return err
 	}
 	tools, err := h.catalog.ListTools(ctx, old.URL, headers)
 	if err != nil {

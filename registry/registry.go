@@ -42,6 +42,10 @@ type Options struct {
 	// (--config-cache-ttl).
 	TTL time.Duration
 	Now func() time.Time
+	// Headers returns the static headers of a custom mcp connector
+	// (§11.6). The store keeps them sealed apart from the definition, so
+	// the registry asks for them once per connector version. nil: none.
+	Headers func(ctx context.Context, c *patchbay.Connector) (map[string]patchbay.Secret, error)
 }
 
 // Registry caches one View per account.
@@ -148,6 +152,15 @@ func (r *Registry) View(ctx context.Context, accountID string) (*View, error) {
 		if e := old[c.ID]; e != nil && e.Connector.Version == c.Version {
 			compiled[c.ID] = e
 			continue
+		}
+		if c.IsMCP() && r.opts.Headers != nil {
+			h, err := r.opts.Headers(ctx, c)
+			if err != nil {
+				// Headers that do not open (§14) hide the connector: calling
+				// the upstream without them would be a different request.
+				continue
+			}
+			c.Headers = h
 		}
 		comp, err := connector.Compile(c)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -95,7 +96,10 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	if err := checkShadowing(context.Background(), db, builtins); err != nil {
 		return nil, err
 	}
-	reg, err := registry.New(builtins, db, &registry.Options{TTL: cfg.ConfigCacheTTL})
+	reg, err := registry.New(builtins, db, &registry.Options{TTL: cfg.ConfigCacheTTL,
+		Headers: func(ctx context.Context, c *patchbay.Connector) (map[string]patchbay.Secret, error) {
+			return connectorHeaders(ctx, db, v, c)
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -250,3 +254,27 @@ func (m *credentialManager) Configured(ctx context.Context, accountID, connector
 // AppChanged is a no-op: the manager reads OAuth apps from the store on
 // every flow, so there is nothing to drop.
 func (m *credentialManager) AppChanged(context.Context, string, string) {}
+
+// connectorHeaders opens the sealed static headers of a custom mcp
+// connector (§11.6, §14 record connector:<id>), which the upstream client
+// sends on every call.
+func connectorHeaders(ctx context.Context, db *sqlite.DB, v *vault.Vault, c *patchbay.Connector) (map[string]patchbay.Secret, error) {
+	_, sealed, err := db.FindConnector(ctx, c.AccountID, c.ID)
+	if err != nil || len(sealed) == 0 {
+		return nil, err
+	}
+	plain, err := v.Open(ctx, c.AccountID, "connector:"+c.ID, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	var m map[string]string
+	if err := json.Unmarshal(plain, &m); err != nil {
+		return nil, err
+	}
+	out := make(map[string]patchbay.Secret, len(m))
+	for k, val := range m {
+		out[k] = patchbay.NewSecret(val)
+	}
+	return out, nil
+}
