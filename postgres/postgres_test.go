@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/authn"
@@ -379,42 +384,102 @@ func newFlow(id string) *patchbay.Flow {
 		VerifierSealed: []byte("v"), CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 }
 
-// TestUnavailable checks that a database that cannot be reached is reported
-// as UNAVAILABLE (503), while domain errors keep their codes.
+// TestUnavailable cuts the store off from its database (through a proxy)
+// and checks that every kind of call reports UNAVAILABLE (503), while
+// domain errors keep their codes.
 func TestUnavailable(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
+	proxy, dsn := newProxy(t, testenv.Postgres(t))
 	db := open(t, dsn, nil)
-	_, err := db.FindServer(ctx, "nope")
-	if got := patchbay.ErrorCode(err); got != patchbay.ENotFound {
-		t.Fatalf("FindServer(nope) code %q, want %q", got, patchbay.ENotFound)
+	if _, err := db.FindServer(ctx, "nope"); patchbay.ErrorCode(err) != patchbay.ENotFound {
+		t.Fatalf("FindServer(nope) = %v, want %s", err, patchbay.ENotFound)
 	}
-	// Port 1 on loopback refuses connections.
-	_, err = postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", nil)
-	if got := patchbay.ErrorCode(err); got != patchbay.EUnavailable {
-		t.Fatalf("Open on a closed port: %v (code %q), want %q", err, got, patchbay.EUnavailable)
-	}
-	// A store whose pool lost its server: terminate every connection.
-	conn, err := pgx.Connect(ctx, dsn)
-	must(t, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
-	must(t, err)
-	for _, tt := range []struct {
+	proxy.Close()
+	tests := []struct {
 		name string
 		call func() error
 	}{
+		{name: "Open", call: func() error {
+			db, err := postgres.Open(ctx, dsn, nil)
+			if err == nil {
+				db.Close()
+			}
+			return err
+		}},
 		{name: "Ping", call: func() error { return db.Ping(ctx) }},
 		{name: "FindServer", call: func() error { _, err := db.FindServer(ctx, "nope"); return err }},
-	} {
+		{name: "Transaction", call: func() error {
+			_, err := db.UpdateAccount(ctx, "acme", func(*patchbay.Account) (bool, error) { return true, nil })
+			return err
+		}},
+		{name: "UseNonce", call: func() error { _, err := db.UseNonce(ctx, "key_1", "n", time.Minute); return err }},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The first use of each dead connection fails; later ones reconnect.
-			err := tt.call()
-			if code := patchbay.ErrorCode(err); err != nil && code != patchbay.EUnavailable && code != patchbay.ENotFound {
-				t.Fatalf("after the server closed the connections: %v (code %q)", err, code)
+			if err := tt.call(); patchbay.ErrorCode(err) != patchbay.EUnavailable {
+				t.Fatalf("with the database gone: %v (code %q), want %s", err, patchbay.ErrorCode(err), patchbay.EUnavailable)
 			}
 		})
 	}
+}
+
+// proxy forwards loopback TCP connections to a database until closed.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// newProxy starts a proxy to the server of dsn and returns it with dsn
+// pointed at it.
+func newProxy(t *testing.T, dsn string) (*proxy, string) {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(p.Close)
+	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password), Host: ln.Addr().String(), Path: "/" + cfg.Database,
+		RawQuery: "sslmode=disable"}
+	if cfg.TLSConfig != nil {
+		u.RawQuery = "sslmode=require"
+	}
+	return p, u.String()
+}
+
+// Close stops accepting and breaks every forwarded connection.
+func (p *proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 // TestOpenTwiceConcurrently starts two instances on an empty database at
