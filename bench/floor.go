@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +77,7 @@ func runFloorChild(raw string) int {
 	mux.HandleFunc("GET "+floorMallocs, func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Fprint(w, ms.Mallocs)
+		fmt.Fprintf(w, "%d %d", ms.Mallocs, ms.TotalAlloc)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -168,19 +167,23 @@ func startFloor(f *fakes) (*child, error) {
 	return c, nil
 }
 
-// floorMallocsAt reads the floor process's allocation counter.
-func floorMallocsAt(client *http.Client, base string) (uint64, error) {
+// floorMallocsAt reads the floor process's allocation counters.
+func floorMallocsAt(client *http.Client, base string) (memCount, error) {
 	resp, err := client.Get(base + floorMallocs)
 	if err != nil {
-		return 0, err
+		return memCount{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return memCount{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, errors.New("floor mallocs: " + resp.Status)
+		return memCount{}, errors.New("floor mallocs: " + resp.Status)
 	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	var m memCount
+	if _, err := fmt.Sscanf(string(b), "%d %d", &m.objects, &m.bytes); err != nil {
+		return memCount{}, fmt.Errorf("floor mallocs: %w", err)
+	}
+	return m, nil
 }

@@ -302,28 +302,43 @@ func seed(base, adminKey string, f *fakes) (*seeded, error) {
 	return s, nil
 }
 
-// mallocs reads go_memstats_mallocs_total from a Prometheus /metrics page.
-func mallocs(client *http.Client, metricsURL string) (uint64, error) {
+// mallocs reads go_memstats_mallocs_total and go_memstats_alloc_bytes_total
+// from a Prometheus /metrics page.
+func mallocs(client *http.Client, metricsURL string) (memCount, error) {
 	resp, err := client.Get(metricsURL)
 	if err != nil {
-		return 0, err
+		return memCount{}, err
 	}
-	defer resp.Body.Close()
+	defer drain(resp.Body)
+	var m memCount
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "go_memstats_mallocs_total "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0, err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			return uint64(f), nil
+	for sc.Scan() && found < 2 {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		var dst *uint64
+		switch {
+		case !ok:
+			continue
+		case name == "go_memstats_mallocs_total":
+			dst = &m.objects
+		case name == "go_memstats_alloc_bytes_total":
+			dst = &m.bytes
+		default:
+			continue
 		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return memCount{}, fmt.Errorf("%s: %w", name, err)
+		}
+		*dst = uint64(f)
+		found++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return memCount{}, err
 	}
-	return 0, errors.New("go_memstats_mallocs_total not found in /metrics")
+	if found < 2 {
+		return memCount{}, errors.New("go_memstats_mallocs_total or go_memstats_alloc_bytes_total missing from /metrics")
+	}
+	return m, nil
 }

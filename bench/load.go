@@ -27,10 +27,10 @@ type target struct {
 	body   []byte
 	want   []byte // exact answer expected; nil: a JSON-RPC result that is not a tool error
 
-	proc      *child                 // the process whose CPU is charged to the target; nil for direct
-	ours      []*child               // every process the bench started (to tell its CPU from the host's)
-	allocs    func() (uint64, error) // the process's allocation counter; nil for direct
-	allocBase uint64                 // allocations caused by reading the counter once
+	proc      *child                   // the process whose CPU is charged to the target; nil for direct
+	ours      []*child                 // every process the bench started (to tell its CPU from the host's)
+	allocs    func() (memCount, error) // the process's allocation counters; nil for direct
+	allocBase memCount                 // allocations caused by reading the counters once
 }
 
 // newLoadClient is the benchmark client: keep-alive, enough idle
@@ -99,7 +99,7 @@ type snapshot struct {
 	cpu      time.Duration
 	cpuOK    bool
 	bench    time.Duration
-	allocs   uint64
+	allocs   memCount
 	allocsOK bool
 	ours     time.Duration // bench, gateway and floor together
 	host     time.Duration // busy time of the whole machine
@@ -156,13 +156,27 @@ type measurement struct {
 	cpu      time.Duration // target process CPU in the window
 	cpuOK    bool
 	bench    time.Duration // bench process CPU in the window
-	allocs   uint64        // target process allocations in the window
+	allocs   memCount      // target process allocations in the window
 	allocsOK bool
 	others   time.Duration // CPU used by processes the bench did not start
 	othersOK bool
 }
 
-func (r *measurement) costs(a, b snapshot, base uint64) {
+// memCount is a process's cumulative heap allocations.
+type memCount struct{ objects, bytes uint64 }
+
+// minus returns m-o less base, each floored at zero.
+func (m memCount) minus(o, base memCount) memCount {
+	d := func(x, y, z uint64) uint64 {
+		if x < y+z {
+			return 0
+		}
+		return x - y - z
+	}
+	return memCount{d(m.objects, o.objects, base.objects), d(m.bytes, o.bytes, base.bytes)}
+}
+
+func (r *measurement) costs(a, b snapshot, base memCount) {
 	r.window = b.at.Sub(a.at)
 	if a.cpuOK && b.cpuOK {
 		r.cpu, r.cpuOK = b.cpu-a.cpu, true
@@ -171,9 +185,8 @@ func (r *measurement) costs(a, b snapshot, base uint64) {
 	if a.hostOK && b.hostOK {
 		r.others, r.othersOK = max(0, (b.host-a.host)-(b.ours-a.ours)), true
 	}
-	if a.allocsOK && b.allocsOK && b.allocs >= a.allocs {
-		n := b.allocs - a.allocs
-		r.allocs, r.allocsOK = n-min(n, base), true
+	if a.allocsOK && b.allocsOK {
+		r.allocs, r.allocsOK = b.allocs.minus(a.allocs, base), true
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -149,7 +148,8 @@ func run(cfg *config) (*Report, error) {
 		return nil, err
 	}
 	defer gw.stop()
-	logf("patchbay at %s, floor at %s, REST fake at %s, MCP fake at %s", gw.URL, floor.URL, f.restURL, f.mcpURL)
+	logf("patchbay at %s (pid %d), floor at %s (pid %d), REST fake at %s, MCP fake at %s",
+		gw.URL, gw.pid(), floor.URL, floor.pid(), f.restURL, f.mcpURL)
 	s, err := seed(gw.URL, adminKey, f)
 	if err != nil {
 		return nil, fmt.Errorf("%w\npatchbay output:\n%s", err, gw.output)
@@ -337,8 +337,8 @@ func buildTargets(f *fakes, floor, gw *child, s *seeded, scrape *http.Client) ([
 	}
 	bearer := "Bearer " + platformToken
 
-	gwAllocs := func() (uint64, error) { return mallocs(scrape, gw.URL+"/metrics") }
-	floorAllocs := func() (uint64, error) { return floorMallocsAt(scrape, floor.URL) }
+	gwAllocs := func() (memCount, error) { return mallocs(scrape, gw.URL+"/metrics") }
+	floorAllocs := func() (memCount, error) { return floorMallocsAt(scrape, floor.URL) }
 	var ts []*target
 	add := func(t *target) { ts = append(ts, t) }
 	for _, size := range []struct {
@@ -399,10 +399,7 @@ func buildTargets(f *fakes, floor, gw *child, s *seeded, scrape *http.Client) ([
 		if err != nil {
 			return nil, fmt.Errorf("%s: allocation counter: %w", t.Name, err)
 		}
-		if b < a {
-			return nil, errors.New("allocation counter went backwards")
-		}
-		t.allocBase = b - a
+		t.allocBase = b.minus(a, memCount{})
 	}
 	return ts, nil
 }

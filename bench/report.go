@@ -91,6 +91,7 @@ type Scenario struct {
 	CPUProcess       string  `json:"cpu_process"`
 	CPUUSPerReq      float64 `json:"cpu_us_per_req"`
 	AllocsPerReq     float64 `json:"allocs_per_req"`
+	AllocBytesPerReq float64 `json:"alloc_bytes_per_req"`
 	BenchCPUUSPerReq float64 `json:"bench_cpu_us_per_req"` // client and fakes
 	// OtherCPUPct is the share of the machine's CPUs that processes the
 	// bench did not start used during the runs: above a few percent the
@@ -145,7 +146,7 @@ func (s *scenarioRuns) summarize() Scenario {
 	var lat, lag []int64
 	var cpu, bench time.Duration
 	var cpuReqs, allocReqs int
-	var allocs uint64
+	var allocs memCount
 	var others, othersWindow time.Duration
 	for _, r := range s.runs {
 		secs := r.window.Seconds()
@@ -168,7 +169,8 @@ func (s *scenarioRuns) summarize() Scenario {
 			cpuReqs += r.requests
 		}
 		if r.allocsOK {
-			allocs += r.allocs
+			allocs.objects += r.allocs.objects
+			allocs.bytes += r.allocs.bytes
 			allocReqs += r.requests
 		}
 		if r.othersOK {
@@ -193,7 +195,8 @@ func (s *scenarioRuns) summarize() Scenario {
 		sc.CPUUSPerReq = round1(float64(cpu.Microseconds()) / float64(cpuReqs))
 	}
 	if allocReqs > 0 {
-		sc.AllocsPerReq = round1(float64(allocs) / float64(allocReqs))
+		sc.AllocsPerReq = round1(float64(allocs.objects) / float64(allocReqs))
+		sc.AllocBytesPerReq = float64(int64(float64(allocs.bytes) / float64(allocReqs)))
 	}
 	if sc.Requests > 0 {
 		sc.BenchCPUUSPerReq = round1(float64(bench.Microseconds()) / float64(sc.Requests))
