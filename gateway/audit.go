@@ -197,6 +197,15 @@ func (h *Handler) rateLimitedAudit(c *call, d ratelimit.Decision) {
 		h.mu.Unlock()
 		return
 	}
+	if len(h.limitedAt) >= 4096 {
+		// Old entries only suppress duplicate events; forgetting those
+		// older than a minute bounds the map.
+		for k, at := range h.limitedAt {
+			if now.Sub(at) >= time.Minute {
+				delete(h.limitedAt, k)
+			}
+		}
+	}
 	h.limitedAt[key] = now
 	h.mu.Unlock()
 	e := h.event(c, "rate.limited", patchbay.OutcomeDenied)
