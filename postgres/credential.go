@@ -90,13 +90,13 @@ func (s *DB) ListCredentials(ctx context.Context, accountID, userID string, f pa
 	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*)`+where, accountID, userID, f.ConnectorID, f.BoundServerID).Scan(&total); err != nil {
 		return nil, 0, storeErr(err)
 	}
-	var limit *int // NULL: no limit
+	var limit *int // NULL: no limit, as for the zero value in SQLite
 	if f.Limit > 0 {
 		limit = &f.Limit
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+credentialCols+where+
 		` ORDER BY last_used_at DESC NULLS LAST, created_at DESC, id ASC LIMIT $5 OFFSET $6`,
-		accountID, userID, f.ConnectorID, f.BoundServerID, limit, f.Offset)
+		accountID, userID, f.ConnectorID, f.BoundServerID, limit, max(f.Offset, 0))
 	out, err := collect(rows, err, scanCredential)
 	if err != nil {
 		return nil, 0, storeErr(err)

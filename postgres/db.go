@@ -300,6 +300,15 @@ func nullBytes(b []byte) []byte {
 	return b
 }
 
+// sqlLimit is a LIMIT argument: a negative limit means none (NULL), as
+// in SQLite, where PostgreSQL would reject it.
+func sqlLimit(n int) *int {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
 // rowScanner is pgx.Row and pgx.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 

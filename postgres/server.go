@@ -120,7 +120,7 @@ func (s *DB) ListServers(ctx context.Context, accountID, ownerID string, limit, 
 		return nil, 0, storeErr(err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+serverCols+` FROM servers WHERE account_id = $1 AND owner_id = $2
-		ORDER BY created_at DESC, id ASC LIMIT $3 OFFSET $4`, accountID, ownerID, limit, offset)
+		ORDER BY created_at DESC, id ASC LIMIT $3 OFFSET $4`, accountID, ownerID, sqlLimit(limit), max(offset, 0))
 	out, err := collect(rows, err, scanServer)
 	if err != nil {
 		return nil, 0, storeErr(err)
