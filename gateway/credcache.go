@@ -18,9 +18,20 @@ type credCache struct {
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[credKey]*credEntry
+	// gen counts dropUser calls. A list read from the store before a drop
+	// may miss a new credential or still hold a deleted one, so it is
+	// cached only if no drop happened since the read began.
+	gen uint64
 }
 
-type credKey struct{ account, user, connector, bound string }
+// credKey names one candidate list. catalog is the account's connector
+// version: deleting a connector with force=true deletes its credentials in
+// the store without a per-credential notice, so a list cached for an older
+// catalog is never used for a connector of the same ID created later.
+type credKey struct {
+	account, user, connector, bound string
+	catalog                         int64
+}
 
 type credEntry struct {
 	creds   []*patchbay.Credential // ordered as ListCredentials orders them
@@ -31,28 +42,36 @@ func newCredCache(ttl time.Duration) *credCache {
 	return &credCache{ttl: ttl, entries: map[credKey]*credEntry{}}
 }
 
-func (c *credCache) get(k credKey, now time.Time) ([]*patchbay.Credential, bool) {
+// get returns the cached list, or the generation to pass to put after
+// reading the store.
+func (c *credCache) get(k credKey, now time.Time) ([]*patchbay.Credential, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[k]
 	if e == nil || !now.Before(e.expires) {
-		return nil, false
+		return nil, false, c.gen
 	}
-	return e.creds, true
+	return e.creds, true, c.gen
 }
 
-func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time) {
+// put caches a list read from the store when no drop happened since get
+// returned gen.
+func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time, gen uint64) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
 	if len(c.entries) > 100000 {
 		c.entries = map[credKey]*credEntry{}
 	}
 	c.entries[k] = &credEntry{creds: creds, expires: now.Add(c.ttl)}
-	c.mu.Unlock()
 }
 
 // dropUser forgets every cached list of a user (any connector, binding).
 func (c *credCache) dropUser(account, user string) {
 	c.mu.Lock()
+	c.gen++
 	for k := range c.entries {
 		if k.account == account && k.user == user {
 			delete(c.entries, k)

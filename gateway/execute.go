@@ -213,16 +213,16 @@ func (h *Handler) candidates(c *call, conn *patchbay.Connector) ([]*patchbay.Cre
 	if c.principal.Unverified {
 		f.BoundServerID = c.server.ID
 	}
-	key := credKey{account: c.principal.AccountID, user: c.principal.UserID, connector: conn.ID, bound: f.BoundServerID}
+	key := credKey{account: c.principal.AccountID, user: c.principal.UserID, connector: conn.ID, bound: f.BoundServerID, catalog: c.view.Version}
 	now := h.opts.Now()
-	all, cached := h.creds2.get(key, now)
+	all, cached, gen := h.creds2.get(key, now)
 	if !cached {
 		var err error
 		all, _, err = h.store.ListCredentials(c.ctx, c.principal.AccountID, c.principal.UserID, f)
 		if err != nil {
 			return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
 		}
-		h.creds2.put(key, all, now)
+		h.creds2.put(key, all, now, gen)
 	}
 	src := conn.Source
 	if src == "" {
