@@ -56,6 +56,10 @@ type Registry struct {
 
 	mu    sync.Mutex
 	views map[string]*cachedView
+	// gen counts Invalidate calls. A version read before an invalidation
+	// may predate the change, so what it yields serves that request but is
+	// not cached (else a deleted connector stays visible for the TTL).
+	gen uint64
 }
 
 type cachedView struct {
@@ -124,6 +128,7 @@ func (r *Registry) View(ctx context.Context, accountID string) (*View, error) {
 		r.mu.Unlock()
 		return cv.view, nil
 	}
+	gen := r.gen
 	r.mu.Unlock()
 
 	version, err := r.store.ConnectorsVersion(ctx, accountID)
@@ -135,7 +140,9 @@ func (r *Registry) View(ctx context.Context, accountID string) (*View, error) {
 	}
 	if cv != nil && cv.view.Version == version {
 		r.mu.Lock()
-		cv.checked = now
+		if r.gen == gen {
+			cv.checked = now
+		}
 		r.mu.Unlock()
 		return cv.view, nil
 	}
@@ -172,7 +179,9 @@ func (r *Registry) View(ctx context.Context, accountID string) (*View, error) {
 	}
 	v := r.build(accountID, version, compiled)
 	r.mu.Lock()
-	r.views[accountID] = &cachedView{view: v, checked: now, compiled: compiled}
+	if r.gen == gen {
+		r.views[accountID] = &cachedView{view: v, checked: now, compiled: compiled}
+	}
 	r.mu.Unlock()
 	return v, nil
 }
@@ -218,6 +227,7 @@ func (r *Registry) Connector(ctx context.Context, accountID, id string) (*patchb
 // change notice).
 func (r *Registry) Invalidate(accountID string) {
 	r.mu.Lock()
+	r.gen++
 	if cv := r.views[accountID]; cv != nil {
 		cv.checked = time.Time{}
 	}
