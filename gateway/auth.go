@@ -120,6 +120,7 @@ func (h *Handler) keyHolder(ctx context.Context, accountID, userID string) (bool
 	now := h.opts.Now()
 	h.mu.Lock()
 	kh, ok := h.holders[key]
+	gen := h.holderGen
 	h.mu.Unlock()
 	if ok && now.Before(kh.expires) {
 		return kh.holds, nil
@@ -132,9 +133,21 @@ func (h *Handler) keyHolder(ctx context.Context, accountID, userID string) (bool
 	if h.holders == nil {
 		h.holders = map[string]holderEntry{}
 	}
-	h.holders[key] = holderEntry{holds: holds, expires: now.Add(h.opts.ConfigTTL)}
+	if h.holderGen == gen { // no key changed while the store was read
+		h.holders[key] = holderEntry{holds: holds, expires: now.Add(h.opts.ConfigTTL)}
+	}
 	h.mu.Unlock()
 	return holds, nil
+}
+
+// KeysChanged forgets which users hold API keys: a user who just got a key
+// must not pass as an unverified identity (§6.5 a) until the config TTL
+// ends. Call it after an API key is created or deleted.
+func (h *Handler) KeysChanged() {
+	h.mu.Lock()
+	h.holderGen++
+	h.holders = nil
+	h.mu.Unlock()
 }
 
 type holderEntry struct {

@@ -35,6 +35,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 	now := h.opts.Now()
 	h.mu.Lock()
 	e := h.servers[id]
+	gen := h.serverGen
 	h.mu.Unlock()
 	if e != nil && now.Sub(time.Unix(0, e.checked.Load())) < h.opts.ConfigTTL {
 		return e, nil
@@ -57,7 +58,12 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 	ne := &serverEntry{server: srv, policy: policy.Compile(&srv.Restrictions), built: map[int64]*mcp.Server{}}
 	ne.checked.Store(now.UnixNano())
 	h.mu.Lock()
-	h.servers[id] = ne
+	// A change invalidated while the store was read: what was read may
+	// predate it, so it serves this request only. Caching it would bring a
+	// regenerated token or a deleted server back for the config TTL.
+	if h.serverGen == gen {
+		h.servers[id] = ne
+	}
 	h.mu.Unlock()
 	return ne, nil
 }
@@ -67,6 +73,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 // call it for changes elsewhere.
 func (h *Handler) Invalidate(serverID string) {
 	h.mu.Lock()
+	h.serverGen++
 	delete(h.servers, serverID)
 	h.mu.Unlock()
 }

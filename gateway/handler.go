@@ -75,7 +75,9 @@ type Handler struct {
 
 	mu        sync.Mutex
 	servers   map[string]*serverEntry
+	serverGen uint64 // counts Invalidate calls (cache.go)
 	holders   map[string]holderEntry
+	holderGen uint64 // counts KeysChanged calls (auth.go)
 	limitedAt map[string]time.Time
 	toucher   *toucher
 	creds2    *credCache

@@ -163,8 +163,11 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 		Logger:        log,
 		OnRateLimited: func() { rateLimited.WithLabelValues("api").Inc() },
 		Changed: func(_ context.Context, kind, id string) {
-			if kind == "server" {
+			switch kind {
+			case "server":
 				gw.Invalidate(id)
+			case "key":
+				gw.KeysChanged() // who holds a key decides unverified identities (§6.5 a)
 			}
 		},
 		Catalog: httpapi.Catalog{
