@@ -543,3 +543,10 @@ func testdataOpenAPI(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+var regexpCred = regexp.MustCompile(`^cred_[0-9A-Za-z]{20}$`)
+
+// regexpStart matches an oauthUrl under base (§13.2).
+func regexpStart(base string) *regexp.Regexp {
+	return regexp.MustCompile("^" + regexp.QuoteMeta(base) + `/oauth/start/[0-9A-Za-z]{32}$`)
+}
