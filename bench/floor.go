@@ -57,6 +57,7 @@ func runFloorChild(raw string) int {
 		return 2
 	}
 	var bufs sync.Pool
+	copyBufs := &bufferPool{}
 	mux := http.NewServeMux()
 	for path, dst := range map[string]string{floorSmall: cfg.REST + "/v1/small", floorLarge: cfg.REST + "/v1/large", floorMCP: cfg.MCP} {
 		u, err := url.Parse(dst)
@@ -65,7 +66,8 @@ func runFloorChild(raw string) int {
 			return 2
 		}
 		proxy := &httputil.ReverseProxy{
-			Transport: guard.Transport(),
+			Transport:  guard.Transport(),
+			BufferPool: copyBufs,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				out := *u
 				pr.Out.URL = &out
@@ -121,6 +123,19 @@ func buffered(next http.Handler, pool *sync.Pool) http.Handler {
 		pool.Put(buf)
 	})
 }
+
+// bufferPool recycles ReverseProxy's 32 KiB response copy buffers, which
+// it would otherwise allocate for every request.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // maxBody is Patchbay's default request body limit (§17.4).
 const maxBody = 10 << 20

@@ -145,21 +145,22 @@ func (t *target) take(after bool) snapshot {
 
 // measurement is the outcome of one measured run of one target.
 type measurement struct {
-	requests int           // completed successfully inside the window
-	errors   int           // failed requests, warm-up included
-	firstErr string        // the first failure, for the report
-	window   time.Duration // length of the measured window
-	lat      []int64       // latency (ns) of each request counted
-	lag      []int64       // open loop: how late each request left (ns)
-	dropped  int           // open loop: scheduled but never sent (backlog full or deadline)
-	offered  float64       // open loop: arrival rate
-	cpu      time.Duration // target process CPU in the window
-	cpuOK    bool
-	bench    time.Duration // bench process CPU in the window
-	allocs   memCount      // target process allocations in the window
-	allocsOK bool
-	others   time.Duration // CPU used by processes the bench did not start
-	othersOK bool
+	requests  int           // completed successfully inside the window
+	errors    int           // failed requests, warm-up included
+	firstErr  string        // the first failure, for the report
+	window    time.Duration // length of the measured window
+	lat       []int64       // latency (ns) of each request counted
+	lag       []int64       // open loop: how late each request left (ns)
+	dropped   int           // open loop: scheduled but never sent (backlog full or deadline)
+	offered   float64       // open loop: arrival rate
+	completed int           // open loop: answers that arrived inside the window
+	cpu       time.Duration // target process CPU in the window
+	cpuOK     bool
+	bench     time.Duration // bench process CPU in the window
+	allocs    memCount      // target process allocations in the window
+	allocsOK  bool
+	others    time.Duration // CPU used by processes the bench did not start
+	othersOK  bool
 }
 
 // memCount is a process's cumulative heap allocations.
@@ -286,6 +287,7 @@ func runOpen(client *http.Client, t *target, rate float64, warmup, dur time.Dura
 
 	// released is when the pacer let a request go, in ns since start.
 	type sample struct{ released, lat int64 }
+	var ended [maxInflight][]int64 // completion times, for the achieved rate
 	queue := make(chan int64, 1<<16)
 	var errs errCount
 	var dropped atomic.Int64
@@ -309,6 +311,7 @@ func runOpen(client *http.Client, t *target, rate float64, warmup, dur time.Dura
 					continue
 				}
 				out = append(out, sample{released: released, lat: e - released})
+				ended[w] = append(ended[w], e)
 			}
 			samples[w] = out
 		}()
@@ -354,6 +357,13 @@ func runOpen(client *http.Client, t *target, rate float64, warmup, dur time.Dura
 		for _, s := range ws {
 			if s.released >= lo && s.released < hi {
 				r.lat = append(r.lat, s.lat)
+			}
+		}
+	}
+	for _, es := range ended {
+		for _, e := range es {
+			if e >= lo && e < hi {
+				r.completed++
 			}
 		}
 	}

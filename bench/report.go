@@ -70,6 +70,10 @@ type Scenario struct {
 	Mode        string  `json:"mode"` // closed or open
 	Concurrency int     `json:"concurrency,omitempty"`
 	OfferedRPS  float64 `json:"offered_rps,omitempty"`
+	// Saturated is set in open loop when answers arrived at less than 95%
+	// of the offered rate (rps is the rate at which they arrived): the
+	// latencies then measure a growing queue.
+	Saturated bool `json:"saturated,omitempty"`
 
 	RPS        float64   `json:"rps"` // median over rounds
 	RoundsRPS  []float64 `json:"rounds_rps"`
@@ -153,6 +157,9 @@ func (s *scenarioRuns) summarize() Scenario {
 		rps := 0.0
 		if secs > 0 {
 			rps = float64(r.requests) / secs
+			if s.mode == "open" {
+				rps = float64(r.completed) / secs
+			}
 		}
 		sc.RoundsRPS = append(sc.RoundsRPS, round1(rps))
 		sc.Requests += r.requests
@@ -182,6 +189,9 @@ func (s *scenarioRuns) summarize() Scenario {
 		sc.OtherCPUPct = round1(100 * others.Seconds() / (othersWindow.Seconds() * float64(runtime.NumCPU())))
 	}
 	sc.RPS = median(sc.RoundsRPS)
+	if s.mode == "open" && len(s.runs) > 0 {
+		sc.Saturated = sc.RPS < 0.95*s.offered || sc.Dropped > 0
+	}
 	slices.Sort(lat)
 	sc.P50US, sc.P90US, sc.P99US = us(percentile(lat, 0.50)), us(percentile(lat, 0.90)), us(percentile(lat, 0.99))
 	if len(lat) > 0 {
@@ -298,14 +308,21 @@ func writeJSON(path string, r *Report) error {
 
 // writeTable prints the scenarios as an aligned text table.
 func writeTable(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "%-40s %9s %9s %9s %9s %8s %9s %7s %7s\n", "scenario", "rps", "p50_us", "p90_us", "p99_us", "cpu_us", "allocs", "/floor", "errors")
+	fmt.Fprintf(w, "%-48s %9s %9s %9s %9s %8s %9s %7s %7s\n", "scenario", "rps", "p50_us", "p90_us", "p99_us", "cpu_us", "allocs", "/floor", "errors")
 	for _, s := range r.Scenarios {
 		ratio := ""
 		if s.GatewayOverFloor > 0 {
 			ratio = fmt.Sprintf("%.3f", s.GatewayOverFloor)
 		}
-		fmt.Fprintf(w, "%-40s %9.0f %9.1f %9.1f %9.1f %8.1f %9.1f %7s %7d\n", s.Name, s.RPS, s.P50US, s.P90US, s.P99US,
-			s.CPUUSPerReq, s.AllocsPerReq, ratio, s.Errors+s.Dropped)
+		note := ""
+		switch {
+		case s.Skipped != "":
+			note = "  not run: above peak"
+		case s.Saturated:
+			note = fmt.Sprintf("  saturated at %.0f/s offered", s.OfferedRPS)
+		}
+		fmt.Fprintf(w, "%-48s %9.0f %9.1f %9.1f %9.1f %8.1f %9.1f %7s %7d%s\n", s.Name, s.RPS, s.P50US, s.P90US, s.P99US,
+			s.CPUUSPerReq, s.AllocsPerReq, ratio, s.Errors+s.Dropped, note)
 	}
 	fmt.Fprintf(w, "\nmain scenario %s: gateway/floor %.3f, gateway/direct %.3f\n", r.MainScenario, r.GatewayOverFloor, r.GatewayOverDirect)
 	for _, g := range r.Targets {
