@@ -128,11 +128,26 @@ func TestAPICredentialsCRUD(t *testing.T) {
 		})
 	}
 
+	// Metadata (§7.7 over REST): one entry per scheme, in order.
+	if m := ts.call("GET", "/api/connectors/open-fake/credentials/metadata", nil, bearer(alice)...).want(t, http.StatusOK); !jsonEqual(m.JSON, map[string]any{"metadata": []any{}}) {
+		t.Fatalf("metadata without auth: %s", m.Body)
+	}
+	ts.call("GET", "/api/connectors/no-such/credentials/metadata", nil, bearer(alice)...).wantErr(t, http.StatusNotFound, "CONNECTOR_NOT_FOUND")
+	m := ts.call("GET", "/api/connectors/basic-fake/credentials/metadata", nil, bearer(alice)...).want(t, http.StatusOK)
+	if ms := m.list("metadata"); len(ms) != 2 || ms[0]["authenticationType"] != "basic" || ms[1]["authenticationType"] != "bearer" || ms[0]["configured"] != true {
+		t.Fatalf("metadata: %s", m.Body)
+	}
+
 	// The list: newest first (none used yet), filters and pages.
 	l := ts.call("GET", "/api/credentials", nil, bearer(alice)...).want(t, http.StatusOK)
-	if got := idsOf(l.list("credentials"), "credentialId"); !cmp.Equal(got, []string{basicID.str("credentialId"), bearerID.str("credentialId"), id}) &&
-		len(got) != 3 {
-		t.Fatalf("list %v", got)
+	// All three were created within the same second or two: the order
+	// between equal createdAt values is not fixed by the contract.
+	got := idsOf(l.list("credentials"), "credentialId")
+	wantIDs := []string{basicID.str("credentialId"), bearerID.str("credentialId"), id}
+	sort.Strings(got)
+	sort.Strings(wantIDs)
+	if d := cmp.Diff(wantIDs, got); d != "" {
+		t.Fatalf("list (-want +got):\n%s", d)
 	}
 	if l.num("count") != 3 || l.num("limit") != 50 || l.num("offset") != 0 || l.JSON["hasMore"] != false {
 		t.Fatalf("list: %s", l.Body)

