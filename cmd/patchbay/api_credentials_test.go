@@ -400,3 +400,119 @@ func keysOf(m map[string]any) []string {
 	sort.Strings(out)
 	return out
 }
+
+
+// specExampleYAML is the complete example of §11.2, verbatim.
+const specExampleYAML = `id: acme-crm
+name: Acme CRM
+description: Contacts and deals in Acme CRM
+categories: [crm]
+baseUrl: https://{region}.api.acme-crm.example/v2
+auth:
+  - type: oauth2
+    authorizationUrl: https://login.acme-crm.example/oauth/authorize
+    tokenUrl: https://login.acme-crm.example/oauth/token
+    revocationUrl: https://login.acme-crm.example/oauth/revoke
+    scopes: [contacts.read, deals.write]
+    fields:
+      - {name: region, label: Data region, secret: false, enum: [us, eu]}
+  - type: apiKey
+    in: header
+    name: X-Api-Key
+    fields:
+      - {name: region, label: Data region, secret: false, enum: [us, eu]}
+resources:
+  - id: contacts
+    name: Contacts
+    description: People in the CRM
+    actions:
+      - id: contacts_list
+        name: List contacts
+        description: Lists contacts, newest first
+        method: GET
+        path: /contacts
+        parameters:
+          type: object
+          properties:
+            query:  {type: string, description: Search by name or email, x-in: query}
+            limit:  {type: integer, minimum: 1, maximum: 100, default: 20, description: Page size, x-in: query}
+            cursor: {type: string, description: Cursor from a previous page, x-in: query}
+        response:
+          itemsPath: data
+      - id: contacts_get
+        name: Get contact
+        description: Fetches one contact
+        method: GET
+        path: /contacts/{contactId}
+        parameters:
+          type: object
+          properties:
+            contactId: {type: string, pattern: "^c_[0-9]+$", x-in: path}
+            fields: {type: array, items: {type: string}, description: Fields to include, x-in: query}
+          required: [contactId]
+  - id: deals
+    name: Deals
+    description: Sales opportunities
+    actions:
+      - id: deals_create
+        name: Create deal
+        description: Creates a deal
+        method: POST
+        path: /deals
+        parameters:
+          type: object
+          properties:
+            title:     {type: string, minLength: 1, x-in: body}
+            amount:    {type: number, minimum: 0, x-in: body}
+            contactId: {type: string, x-in: body}
+            idempotencyKey: {type: string, x-in: header, x-name: Idempotency-Key}
+          required: [title]
+      - id: deals_delete
+        name: Delete deal
+        description: Permanently deletes a deal
+        method: DELETE
+        path: /deals/{dealId}
+        destructive: true
+        parameters:
+          type: object
+          properties:
+            dealId: {type: string, x-in: path}
+          required: [dealId]
+`
+
+// TestAPICredentialsMetadataSpecExample checks the metadata endpoint
+// against the example of §7.7 for the connector of §11.2.
+func TestAPICredentialsMetadataSpecExample(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.call("POST", "/api/connectors", specExampleYAML, "Content-Type", "application/yaml").want(t, http.StatusCreated)
+	ts.call("PUT", "/api/account", map[string]any{"allowedRedirectUris": []string{"https://app.example.com/integrations/callback"}}).want(t, http.StatusOK)
+	ts.call("PUT", "/api/connectors/acme-crm/oauth-app", map[string]any{"clientId": "pb-acme-client", "clientSecret": "s3cret"}).want(t, http.StatusOK)
+	want := `{"metadata":[
+  {"authenticationType":"oauth2","authConfigRequired":false,"configured":true,
+   "inputSchema":{"type":"object","properties":{"authenticationType":{"type":"string","const":"oauth2"},"redirectUri":{"type":"string","format":"uri"},"fields":{"type":"object","properties":{"region":{"type":"string","enum":["us","eu"]}},"required":["region"],"additionalProperties":false},"name":{"type":"string"}},"required":["authenticationType","fields"]},
+   "sampleInput":{"authenticationType":"oauth2","redirectUri":"https://app.example.com/integrations/callback","fields":{"region":"us"}}},
+  {"authenticationType":"apiKey","authConfigRequired":false,"configured":true,
+   "inputSchema":{"type":"object","properties":{"authenticationType":{"type":"string","const":"apiKey"},"redirectUri":{"type":"string","format":"uri"},"fields":{"type":"object","properties":{"region":{"type":"string","enum":["us","eu"]}},"additionalProperties":false},"name":{"type":"string"}},"required":["authenticationType"]},
+   "sampleInput":{"authenticationType":"apiKey","fields":{"region":"us"}}}]}`
+	var w any
+	if err := jsonUnmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.call("GET", "/api/connectors/acme-crm/credentials/metadata", nil, bearer(ts.userKey("cust-42"))...).want(t, http.StatusOK)
+	var got any
+	_ = jsonUnmarshal(r.Body, &got)
+	// The code adds each field's label as its "description" (the example
+	// shows none; the contract does not forbid it): kept, and checked here.
+	for _, e := range got.(map[string]any)["metadata"].([]any) {
+		props := e.(map[string]any)["inputSchema"].(map[string]any)["properties"].(map[string]any)["fields"].(map[string]any)["properties"].(map[string]any)
+		region := props["region"].(map[string]any)
+		if region["description"] != "Data region" {
+			t.Fatalf("region: %v", region)
+		}
+		delete(region, "description")
+	}
+	if d := cmp.Diff(w, got); d != "" {
+		t.Fatalf("metadata (-want +got):\n%s", d)
+	}
+}
