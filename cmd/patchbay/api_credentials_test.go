@@ -401,7 +401,6 @@ func keysOf(m map[string]any) []string {
 	return out
 }
 
-
 // specExampleYAML is the complete example of §11.2, verbatim.
 const specExampleYAML = `id: acme-crm
 name: Acme CRM
