@@ -78,7 +78,10 @@ func TestRateStoreConcurrentInstancesAdmitExactlyN(t *testing.T) {
 // TestRateStoreMatchesMemoryStore replays random schedules (several rules,
 // repeated keys, limit changes, bursts at one instant, a clock that
 // sometimes steps back as another instance's would) against the memory
-// store and wants the same decisions, at microsecond times.
+// store and wants the same decisions, at microsecond times. Simulated time
+// runs far faster than the real one here, so PEXPIRE (real time) never
+// drops a key the simulated window still needs; windows must stay well
+// above a request's real duration for that to hold.
 func TestRateStoreMatchesMemoryStore(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {

@@ -204,6 +204,32 @@ func (p *RedisProc) Start() {
 	}
 }
 
+// Pause freezes the server (SIGSTOP): connections stay open and new ones
+// are still accepted by the kernel, but nothing is answered, as with a
+// hung or partitioned server. Resume undoes it.
+func (p *RedisProc) Pause() { p.signal("STOP") }
+
+// Resume lets a paused server run again (SIGCONT).
+func (p *RedisProc) Resume() { p.signal("CONT") }
+
+// signal sends a job-control signal through kill(1): package syscall has no
+// SIGSTOP on every platform this file must build on.
+func (p *RedisProc) signal(sig string) {
+	if p.t != nil {
+		p.t.Helper()
+	}
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	out, err := exec.Command("kill", "-"+sig, strconv.Itoa(cmd.Process.Pid)).CombinedOutput()
+	if err != nil && p.t != nil {
+		p.t.Fatalf("testenv: kill -%s redis-server: %v: %s", sig, err, out)
+	}
+}
+
 // startRedis starts a server on a free port, retrying on another port if
 // the chosen one was taken in the meantime.
 func startRedis(t testing.TB, bin string) (*RedisProc, error) {
