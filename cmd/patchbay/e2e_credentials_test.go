@@ -345,30 +345,53 @@ func TestE2ECredentialsKeyRotation(t *testing.T) {
 	secrets := newCanaries()
 	apiKey := secrets.add("API-key value", secretValue("ak-"))
 	plat.expect(apiKey, "ada")
+	clientSecret := secrets.add("client secret", secretValue("cs-"))
+	prov := newProvider(t, secrets, "pb-client", clientSecret)
 	oldKey := masterKey(11)
 	env := []string{"PATCHBAY_MASTER_KEY=" + oldKey, "PATCHBAY_BOOTSTRAP_API_KEY=" + e2eAdminKey}
-	const public = "http://patchbay.test"
-	args := serveArgs(dir, "--ssrf-allow", "127.0.0.1", "--log-level", "debug", "--public-url", public)
+	// The public URL follows the bound port, so that the browser reaches
+	// the callback; access URLs are read again after each start.
+	args := serveArgs(dir, "--ssrf-allow", "127.0.0.1", "--log-level", "debug")
 	p := serve(t, env, args...)
+	prov.redirectURI = p.URL + "/oauth/callback"
 	c := p.client(e2eAdminKey)
 	c.call("POST", "/api/connectors", connectorDef("plat", "Plat", plat.URL)).want(t, http.StatusCreated)
-	credID := c.call("POST", "/api/credentials", map[string]any{"connectorId": "plat", "authenticationType": "apiKey",
+	c.call("POST", "/api/connectors", oauthConnectorDef("ofake", prov)).want(t, http.StatusCreated)
+	c.call("PUT", "/api/connectors/ofake/oauth-app", map[string]any{"clientId": "pb-client", "clientSecret": clientSecret}).want(t, http.StatusOK)
+	keyCred := c.call("POST", "/api/credentials", map[string]any{"connectorId": "plat", "authenticationType": "apiKey",
 		"fields": map[string]string{"apiKey": apiKey}}).want(t, http.StatusCreated).str("credentialId")
-	mcpURL := c.call("POST", "/api/servers", map[string]any{"name": "Rot"}).want(t, http.StatusCreated).str("accessUrl")
+	serverID := c.call("POST", "/api/servers", map[string]any{"name": "Rot", "cache": false}).want(t, http.StatusCreated).str("serverId")
+	start := c.call("POST", "/api/connectors/ofake/credentials", map[string]any{"authenticationType": "oauth2"}).want(t, http.StatusOK).str("oauthUrl")
+	q := newBrowser(t, nil).connect(start)
+	oauthCred := q.Get("credentialId")
+	if q.Get("status") != "success" {
+		t.Fatalf("connect: %v", q)
+	}
 	works := func(p *proc, what string) {
 		t.Helper()
-		tr := callTool(t, p.localURL(public, mcpURL), "execute_action_alloy", map[string]any{"connectorId": "plat", "actionId": "items_get", "parameters": map[string]any{"itemId": "7"}})
-		if tr.IsError || tr.Structured["owner"] != "ada" || tr.Meta["patchbay/credentialId"] != credID {
-			t.Fatalf("%s: %s", what, tr.Raw.Body)
+		mcpURL := p.client(e2eAdminKey).call("GET", "/api/servers/"+serverID, nil).want(t, http.StatusOK).str("accessUrl")
+		tr := callTool(t, mcpURL, "execute_action_alloy", map[string]any{"connectorId": "plat", "actionId": "items_get", "parameters": map[string]any{"itemId": "7"}})
+		if tr.IsError || tr.Structured["owner"] != "ada" || tr.Meta["patchbay/credentialId"] != keyCred {
+			t.Fatalf("%s, API key: %s", what, tr.Raw.Body)
+		}
+		tr = callTool(t, mcpURL, "execute_action_alloy", map[string]any{"connectorId": "ofake", "actionId": "me_get", "parameters": map[string]any{}})
+		if tr.IsError || tr.Structured["user"] != "ada" || tr.Meta["patchbay/credentialId"] != oauthCred {
+			t.Fatalf("%s, OAuth: %s", what, tr.Raw.Body)
 		}
 	}
 	works(p, "before rotation")
-	// Rotation while the server runs: it keeps decrypting.
+	// Rotation while the server runs: it keeps decrypting, and a refresh
+	// seals the new tokens under the new data key.
 	code, out, errOut := command(t, env, "keys", "rotate", "--data-dir", dir)
 	if code != 0 || !strings.Contains(out, "data key version 2") {
 		t.Fatalf("keys rotate (running): %d %s %s", code, out, errOut)
 	}
 	works(p, "after a rotation while running")
+	prov.expireAccess()
+	works(p, "after a refresh under the new data key")
+	if prov.refreshes.Load() != 1 {
+		t.Fatalf("%d refreshes", prov.refreshes.Load())
+	}
 	if p.stop(syscall.SIGTERM) != 0 {
 		t.Fatal("serve did not exit cleanly")
 	}
@@ -401,6 +424,9 @@ func TestE2ECredentialsKeyRotation(t *testing.T) {
 	p = serve(t, []string{"PATCHBAY_MASTER_KEY=" + newKey}, args...)
 	works(p, "under the new master key")
 	p.stop(syscall.SIGTERM)
+	if secrets.count() < 6 {
+		t.Fatalf("only %d canaries", secrets.count())
+	}
 	secrets.scan(t, "the server's output", []byte(p.stderr.String()))
 	for name, data := range dbFiles(t, dir) {
 		secrets.scan(t, name, data)
