@@ -730,7 +730,7 @@ func TestAPIConnectorsDeleteWithCredentials(t *testing.T) {
 
 	t.Run("credential.deleted per credential", func(t *testing.T) {
 		t.Skip("needs lead: DeleteConnector(force) deletes the credentials in one SQL statement; §16 credential.deleted (any path) " +
-			"needs the store to return the deleted credentials (account, user, id) so httpapi can audit each and notify the gateway")
+			"needs the store to return the deleted credentials (account, user, id) so httpapi can audit each")
 		events, _ := ts.auditEvents("&type=credential.deleted")
 		deleted := map[string]bool{}
 		for _, e := range events {
@@ -746,9 +746,6 @@ func TestAPIConnectorsDeleteWithCredentials(t *testing.T) {
 	// A connector created again under the same ID starts without
 	// credentials: the gateway does not use the deleted ones.
 	t.Run("recreated connector has no credentials", func(t *testing.T) {
-		t.Skip("needs lead: the gateway's per-user credential candidate cache (gateway/credcache.go) is not dropped when " +
-			"DELETE /api/connectors/{id}?force=true deletes credentials, so the deleted (still decryptable in memory) credential " +
-			"is used for up to --config-cache-ttl; gateway needs a DropAccount(accountID) that wire.go calls from Catalog.Changed")
 		ts.createConnector(connectorDef("doomed", "Doomed again", p.URL))
 		calls := p.callCount()
 		tr = callTool(t, url, "execute_action_alloy", map[string]any{"connectorId": "doomed", "actionId": "items_get", "parameters": map[string]any{"itemId": "1"}})
