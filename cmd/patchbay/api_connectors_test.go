@@ -316,6 +316,13 @@ func TestAPIConnectorsCreateForms(t *testing.T) {
 			}
 		})
 	}
+	t.Run("yaml put", func(t *testing.T) {
+		r := ts.call("PUT", "/api/connectors/yaml-crm", strings.Replace(yamlDefinition, "name: YAML CRM", "name: YAML CRM v2", 1), "Content-Type", "application/yaml").
+			want(t, http.StatusOK)
+		if r.str("name") != "YAML CRM v2" || ts.call("GET", "/api/connectors/yaml-crm", nil).str("name") != "YAML CRM v2" {
+			t.Fatalf("PUT yaml: %s", r.Body)
+		}
+	})
 	t.Run("yaml invalid", func(t *testing.T) {
 		ts.call("POST", "/api/connectors", "id: [unclosed", "Content-Type", "application/yaml").wantErr(t, http.StatusBadRequest, "INVALID_REQUEST")
 		// YAML sent as JSON is not JSON.

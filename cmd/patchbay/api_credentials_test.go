@@ -163,6 +163,14 @@ func TestAPICredentialsCRUD(t *testing.T) {
 	for _, q := range []string{"limit=0", "limit=201", "offset=-1"} {
 		ts.call("GET", "/api/credentials?"+q, nil, bearer(alice)...).wantErr(t, http.StatusBadRequest, "INVALID_REQUEST")
 	}
+	// A user JWT of alice, alone or with the admin key, acts as alice.
+	jwt := ts.mint("alice", nil)
+	if n := ts.call("GET", "/api/credentials", nil, bearer(jwt)...).want(t, http.StatusOK).num("count"); n != 3 {
+		t.Fatalf("alice's JWT sees %v credentials", n)
+	}
+	if n := ts.call("GET", "/api/credentials", nil, "x-alloy-user-token", jwt).want(t, http.StatusOK).num("count"); n != 3 {
+		t.Fatalf("admin key with alice's JWT sees %v credentials", n)
+	}
 	// The admin acting as itself does not see alice's credentials.
 	if n := ts.call("GET", "/api/credentials", nil).want(t, http.StatusOK).num("count"); n != 0 {
 		t.Fatalf("admin sees %v credentials", n)
