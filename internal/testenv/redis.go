@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -233,8 +234,12 @@ func (p *RedisProc) signal(sig string) {
 // startRedis starts a server on a free port, retrying on another port if
 // the chosen one was taken in the meantime.
 func startRedis(t testing.TB, bin string) (*RedisProc, error) {
+	removeStaleRedisDirs()
 	dir, err := os.MkdirTemp("", "patchbay-redis-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return nil, err
 	}
 	var lastErr error
@@ -250,6 +255,23 @@ func startRedis(t testing.TB, bin string) (*RedisProc, error) {
 	}
 	_ = os.RemoveAll(dir)
 	return nil, lastErr
+}
+
+// removeStaleRedisDirs removes the directories of servers whose test
+// process died without cleaning up (the server itself died with it).
+func removeStaleRedisDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "patchbay-redis-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(dir)
+	}
 }
 
 func freePort() (int, error) {
