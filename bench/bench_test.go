@@ -205,6 +205,9 @@ func TestParseFlags(t *testing.T) {
 		{name: "Overrides", args: []string{"-quick", "-rounds", "2", "-concurrency", "4, 64", "-delay", "1ms"},
 			want: &config{Quick: true, Out: "report.json", Rounds: 2, Warmup: 250 * time.Millisecond, Duration: time.Second,
 				OpenDuration: 2 * time.Second, Concurrency: []int{4, 64}, Delay: time.Millisecond}},
+		{name: "Targets", args: []string{"-targets", "direct-rest-200B, gateway-token-rest-200B"}, want: &config{Out: "report.json",
+			Rounds: 3, Warmup: 500 * time.Millisecond, Duration: 3 * time.Second, OpenDuration: 5 * time.Second,
+			Concurrency: []int{1, 8, 32}, Targets: []string{"direct-rest-200B", "gateway-token-rest-200B"}}},
 		{name: "BadConcurrency", args: []string{"-concurrency", "0"}, wantErr: true},
 		{name: "StrayArgument", args: []string{"extra"}, wantErr: true},
 	}
@@ -220,6 +223,35 @@ func TestParseFlags(t *testing.T) {
 			got.Log = nil
 			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(config{})); diff != "" {
 				t.Errorf("config mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSelectTargets(t *testing.T) {
+	all := []*target{{Name: "direct-rest-200B"}, {Name: "floor-rest-200B"}, {Name: "gateway-token-rest-200B"}}
+	tests := []struct {
+		name    string
+		names   []string
+		want    []string
+		wantErr bool
+	}{
+		{name: "All", names: nil, want: []string{"direct-rest-200B", "floor-rest-200B", "gateway-token-rest-200B"}},
+		{name: "UsualOrder", names: []string{"gateway-token-rest-200B", "direct-rest-200B"}, want: []string{"direct-rest-200B", "gateway-token-rest-200B"}},
+		{name: "Unknown", names: []string{"gateway-token-rest-9KB"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selectTargets(all, tt.names)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			var names []string
+			for _, g := range got {
+				names = append(names, g.Name)
+			}
+			if diff := cmp.Diff(tt.want, names); diff != "" {
+				t.Errorf("targets mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -26,6 +26,7 @@ type config struct {
 	Concurrency  []int
 	Delay        time.Duration // added by the fakes to every answer
 	Binary       string        // prebuilt patchbay; "" = go build ./cmd/patchbay
+	Targets      []string      // run only these targets; nil = all
 	Log          io.Writer     // progress
 }
 
@@ -70,6 +71,7 @@ func parseFlags(args []string) (*config, error) {
 	conc := fs.String("concurrency", "1,8,32", "closed-loop concurrencies")
 	delay := fs.Duration("delay", 0, "delay the fakes add to every answer")
 	bin := fs.String("patchbay", "", "prebuilt patchbay binary (default: go build ./cmd/patchbay)")
+	only := fs.String("targets", "", "comma-separated target names to run (default: all 13)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -92,6 +94,11 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if *open > 0 {
 		cfg.OpenDuration = *open
+	}
+	for _, name := range strings.Split(*only, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.Targets = append(cfg.Targets, name)
+		}
 	}
 	for _, f := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -163,6 +170,9 @@ func run(cfg *config) (*Report, error) {
 	scrape := &http.Client{Timeout: 10 * time.Second}
 	targets, err := buildTargets(f, floor, gw, s, scrape)
 	if err != nil {
+		return nil, err
+	}
+	if targets, err = selectTargets(targets, cfg.Targets); err != nil {
 		return nil, err
 	}
 
@@ -408,4 +418,30 @@ func buildTargets(f *fakes, floor, gw *child, s *seeded, scrape *http.Client) ([
 		t.allocBase = b.minus(a, memCount{})
 	}
 	return ts, nil
+}
+
+// selectTargets keeps the named targets, in their usual order.
+func selectTargets(all []*target, names []string) ([]*target, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []*target
+	for _, t := range all {
+		if want[t.Name] {
+			out = append(out, t)
+			delete(want, t.Name)
+		}
+	}
+	for n := range want {
+		var known []string
+		for _, t := range all {
+			known = append(known, t.Name)
+		}
+		return nil, fmt.Errorf("-targets: unknown target %q (known: %s)", n, strings.Join(known, ", "))
+	}
+	return out, nil
 }
