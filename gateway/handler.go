@@ -239,6 +239,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.SetAccount(c.principal.AccountID, c.server.ID)
+	// Stores keyed by account (the shared read cache) read the principal
+	// from the context.
+	c.ctx = patchbay.NewContext(c.ctx, c.principal)
 	if err := h.rateLimit(w, r, c); err != nil {
 		h.writeError(w, r, err)
 		return

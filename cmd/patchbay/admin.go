@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay-mcp/patchbay"
-	"github.com/patchbay-mcp/patchbay/sqlite"
 	"github.com/patchbay-mcp/patchbay/vault"
 )
 
@@ -18,7 +17,7 @@ import (
 // instead of) serve.
 type offline struct {
 	cfg Config
-	db  *sqlite.DB
+	db  store
 	v   *vault.Vault
 }
 

@@ -86,7 +86,7 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts.app, err = wire(cfg, log, db, v)
+	ts.app, err = wire(context.Background(), cfg, log, db, v)
 	if err != nil {
 		t.Fatal(err)
 	}

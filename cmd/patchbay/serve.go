@@ -53,7 +53,7 @@ func runServe(ctx context.Context, e *env, cfg Config) error {
 	if cfg.publicFromAddr {
 		cfg.PublicURL = "http://" + ln.Addr().String()
 	}
-	a, err := wire(cfg, log, db, v)
+	a, err := wire(ctx, cfg, log, db, v)
 	if err != nil {
 		ln.Close()
 		return err
@@ -123,6 +123,9 @@ func (a *app) maintain(ctx context.Context) {
 			a.log.Warn("audit pruning failed", "error", err.Error())
 		} else if n > 0 {
 			a.log.Info("pruned audit events", "count", n)
+		}
+		if _, err := a.db.PruneFlows(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+			a.log.Warn("flow pruning failed", "error", err.Error())
 		}
 		if err := a.db.PruneNonces(ctx); err != nil {
 			a.log.Warn("nonce pruning failed", "error", err.Error())

@@ -10,25 +10,54 @@ import (
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/authn"
 	"github.com/patchbay-mcp/patchbay/ids"
+	"github.com/patchbay-mcp/patchbay/postgres"
 	"github.com/patchbay-mcp/patchbay/sqlite"
 	"github.com/patchbay-mcp/patchbay/vault"
 )
 
+// store is what the program needs of a database: every domain service,
+// the vault's key and record stores, nonces and housekeeping. Both
+// *sqlite.DB and *postgres.DB implement it.
+type store interface {
+	patchbay.AccountService
+	patchbay.APIKeyService
+	patchbay.ServerService
+	patchbay.CredentialService
+	patchbay.AuditService
+	patchbay.ConnectorService
+	patchbay.OAuthAppService
+	patchbay.FlowService
+	vault.KeyStore
+	vault.RecordStore
+	UseNonce(ctx context.Context, keyID, nonce string, ttl time.Duration) (bool, error)
+	Ping(ctx context.Context) error
+	Close() error
+	HasEncryptedData(ctx context.Context) (bool, error)
+	IsEmpty(ctx context.Context) (bool, error)
+	PruneNonces(ctx context.Context) error
+	PruneFlows(ctx context.Context, before time.Time) (int, error)
+}
+
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
+
 // openStore opens the configured database and applies migrations.
-func openStore(ctx context.Context, cfg *Config) (*sqlite.DB, error) {
+func openStore(ctx context.Context, cfg *Config) (store, error) {
 	kind, target, err := cfg.Database()
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	if kind != "sqlite" {
-		return nil, usageErr("--database-url: PostgreSQL is not available in this build yet; use sqlite://")
+	if kind == "postgres" {
+		return postgres.Open(ctx, target, nil)
 	}
 	return sqlite.Open(ctx, target, nil)
 }
 
 // openVault loads the master key (§14) and checks it against the stored data
 // keys; any key problem is a *vault.KeyError (exit 3).
-func openVault(ctx context.Context, cfg *Config, db *sqlite.DB, getenv func(string) string, warn func(string)) (*vault.Vault, error) {
+func openVault(ctx context.Context, cfg *Config, db store, getenv func(string) string, warn func(string)) (*vault.Vault, error) {
 	has, err := db.HasEncryptedData(ctx)
 	if err != nil {
 		return nil, err
@@ -55,7 +84,7 @@ func openVault(ctx context.Context, cfg *Config, db *sqlite.DB, getenv func(stri
 
 // createAccount creates an account with its first JWT secret and an admin
 // key for adminUser. key is used when non-empty (bootstrap), else drawn.
-func createAccount(ctx context.Context, db *sqlite.DB, v *vault.Vault, id, name, adminUser, key string) (string, error) {
+func createAccount(ctx context.Context, db store, v *vault.Vault, id, name, adminUser, key string) (string, error) {
 	if !patchbay.ValidAccountID(id) {
 		return "", usageErr("account ID %q must match ^[a-z0-9][a-z0-9-]{1,62}$", id)
 	}
@@ -80,7 +109,7 @@ func createAccount(ctx context.Context, db *sqlite.DB, v *vault.Vault, id, name,
 }
 
 // createKey stores an API key and returns its plaintext.
-func createKey(ctx context.Context, db *sqlite.DB, _ *vault.Vault, accountID, user, role, name, key string) (string, error) {
+func createKey(ctx context.Context, db store, _ *vault.Vault, accountID, user, role, name, key string) (string, error) {
 	if key == "" {
 		key = ids.APIKey()
 	}
@@ -95,7 +124,7 @@ func createKey(ctx context.Context, db *sqlite.DB, _ *vault.Vault, accountID, us
 
 // bootstrap creates the default account and its admin key on an empty
 // database (§18.2).
-func bootstrap(ctx context.Context, db *sqlite.DB, v *vault.Vault, getenv func(string) string, say func(string)) error {
+func bootstrap(ctx context.Context, db store, v *vault.Vault, getenv func(string) string, say func(string)) error {
 	empty, err := db.IsEmpty(ctx)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,8 +24,8 @@ import (
 	"github.com/patchbay-mcp/patchbay/ids"
 	"github.com/patchbay-mcp/patchbay/oauth"
 	"github.com/patchbay-mcp/patchbay/ratelimit"
+	"github.com/patchbay-mcp/patchbay/redis"
 	"github.com/patchbay-mcp/patchbay/registry"
-	"github.com/patchbay-mcp/patchbay/sqlite"
 	"github.com/patchbay-mcp/patchbay/ssrf"
 	"github.com/patchbay-mcp/patchbay/upstream"
 	"github.com/patchbay-mcp/patchbay/vault"
@@ -35,7 +36,7 @@ import (
 type app struct {
 	cfg     Config
 	log     *slog.Logger
-	db      *sqlite.DB
+	db      store
 	vault   *vault.Vault
 	handler http.Handler // the main listener
 	metrics http.Handler // nil unless --metrics-addr is set
@@ -56,9 +57,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// wire assembles the server from an open store and vault.
-func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, error) {
+// wire assembles the server from an open store and vault. ctx bounds the
+// background work it starts (change-notice subscription).
+func wire(ctx context.Context, cfg Config, log *slog.Logger, db store, v *vault.Vault) (*app, error) {
 	a := &app{cfg: cfg, log: log, db: db, vault: v}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
 	public, err := url.Parse(cfg.PublicURL)
 	if err != nil {
 		return nil, err
@@ -75,7 +83,22 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	rateLimited := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchbay_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"face"})
 	promReg.MustRegister(buildInfo, rateLimited)
 
-	auth := authn.New(db, v, db, &authn.Options{
+	// Shared state: with --redis-url, rate windows, nonces, the read cache,
+	// refresh locks and change notices live in Redis; otherwise in this
+	// process (nonces in the database, so a restart does not reopen them).
+	var rc *redis.Client
+	rateStore := ratelimit.Store(ratelimit.NewMemoryStore(nil))
+	nonces := authn.NonceStore(db)
+	var locker oauth.Locker
+	if cfg.RedisURL != "" {
+		if rc, err = redis.Open(ctx, cfg.RedisURL, &redis.Options{Logger: log}); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = rc.Close() })
+		rateStore, nonces, locker = redis.NewRateStore(rc), redis.NewNonceStore(rc), redis.NewLocker(rc)
+	}
+
+	auth := authn.New(db, v, nonces, &authn.Options{
 		CacheTTL:  cfg.ConfigCacheTTL,
 		PublicURL: cfg.PublicURL,
 		Logger:    log,
@@ -83,7 +106,7 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 			auditAuthFailure(ctx, db, log, accountID, reason)
 		},
 	})
-	limiter := ratelimit.New(ratelimit.NewMemoryStore(nil), nil)
+	limiter := ratelimit.New(rateStore, nil)
 
 	guard, err := ssrf.New(&ssrf.Options{Allow: splitList(cfg.SSRFAllow)})
 	if err != nil {
@@ -109,7 +132,11 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	runtime := connector.New(guard.Client(cfg.UpstreamTimeout), &connector.Options{Timeout: cfg.UpstreamTimeout,
 		MaxConcurrency: cfg.MaxUpstreamConcurrency, Version: version, MCP: upstreamClient, CheckURL: guard.CheckURL})
 	var cache connector.Cache
-	if cfg.CacheMaxBytes > 0 && cfg.CacheTTL > 0 {
+	switch {
+	case cfg.CacheTTL <= 0:
+	case rc != nil:
+		cache = redis.NewCache(rc, v)
+	case cfg.CacheMaxBytes > 0:
 		cache = connector.NewMemoryCache(cfg.CacheMaxBytes, nil)
 	}
 	instanceApps := map[string]oauth.InstanceApp{}
@@ -121,19 +148,34 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchbay_oauth_refresh_total",
 		Help: "OAuth token refreshes by outcome."}, []string{"outcome"})
 	promReg.MustRegister(refreshes)
-	var gw *gateway.Handler // the manager's hook reaches it once it exists
+	var gw *gateway.Handler // hooks reach it once it exists
+	changes := &changeFeed{log: log, apply: func(ch redis.Change) {
+		switch ch.Kind {
+		case "server":
+			gw.Invalidate(ch.ID)
+		case "key":
+			auth.InvalidateKey(ch.ID)
+			gw.KeysChanged() // who holds a key decides unverified identities (§6.5 a)
+		case "account":
+			auth.InvalidateAccount(ch.ID)
+			v.Invalidate(ch.ID)
+		case "connectors":
+			reg.Invalidate(ch.AccountID)
+		case "credential":
+			gw.CredentialChanged(&patchbay.Credential{AccountID: ch.AccountID, UserID: ch.ID})
+		}
+	}}
 	manager := oauth.New(db, v, reg, &oauth.Options{
 		PublicURL:    cfg.PublicURL,
 		HTTPClient:   guard.Client(cfg.UpstreamTimeout),
 		InstanceApps: instanceApps,
+		Locker:       locker,
 		Logger:       log,
 		OnCredentialChanged: func(ctx context.Context, c *patchbay.Credential) {
-			if gw != nil {
-				gw.CredentialChanged(c)
-			}
 			if cache != nil {
 				_ = cache.DeleteGroup(ctx, connector.CredentialGroup(c.AccountID, c.UserID, c.ID, c.ConnectorID))
 			}
+			changes.publish(ctx, redis.Change{Kind: "credential", AccountID: c.AccountID, ID: c.UserID})
 		},
 		OnRefresh: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
 	})
@@ -162,13 +204,8 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 		MgmtRateLimit: cfg.MgmtRateLimit,
 		Logger:        log,
 		OnRateLimited: func() { rateLimited.WithLabelValues("api").Inc() },
-		Changed: func(_ context.Context, kind, id string) {
-			switch kind {
-			case "server":
-				gw.Invalidate(id)
-			case "key":
-				gw.KeysChanged() // who holds a key decides unverified identities (§6.5 a)
-			}
+		Changed: func(ctx context.Context, kind, id string) {
+			changes.publish(ctx, redis.Change{Kind: kind, ID: id})
 		},
 		Catalog: httpapi.Catalog{
 			Registry:  reg,
@@ -180,7 +217,9 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 					_ = cache.DeleteGroup(ctx, connector.ConnectorGroup(accountID, connectorID))
 				}
 			},
-			Changed: func(_ context.Context, accountID string) { reg.Invalidate(accountID) },
+			Changed: func(ctx context.Context, accountID string) {
+				changes.publish(ctx, redis.Change{Kind: "connectors", AccountID: accountID})
+			},
 		},
 		Credentials: creds,
 	})
@@ -190,9 +229,19 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 	if cfg.MetricsAddr != "" {
 		a.metrics, onMain = metricsHandler, nil
 	}
+	redisCheck := httpapi.Check{Name: "redis"}
+	if rc != nil {
+		redisCheck.Run = rc.Ping
+		changes.notifier = redis.NewNotifier(rc, nil)
+		// Other instances' changes arrive here; TTLs stay the safety net
+		// for notices lost while Redis was away (§17.6).
+		if err := changes.notifier.Subscribe(ctx, changes.apply); err != nil {
+			return nil, fmt.Errorf("--redis-url: subscribe to change notices: %w", err)
+		}
+	}
 	a.ops = httpapi.NewOps([]httpapi.Check{
 		{Name: "database", Run: db.Ping},
-		{Name: "redis"},
+		redisCheck,
 		{Name: "encryption", Run: func(ctx context.Context) error { return v.Check(ctx) }},
 	}, onMain)
 
@@ -219,11 +268,32 @@ func wire(cfg Config, log *slog.Logger, db *sqlite.DB, v *vault.Vault) (*app, er
 		return nil, err
 	}
 	a.handler = door
+	ok = true
 	return a, nil
 }
 
+// changeFeed applies a change to this instance's caches before the change's
+// response is sent, and tells the other instances through Redis (§17.6).
+// Without Redis the TTLs of the caches bound staleness.
+type changeFeed struct {
+	log      *slog.Logger
+	apply    func(redis.Change)
+	notifier *redis.Notifier
+}
+
+func (f *changeFeed) publish(ctx context.Context, ch redis.Change) {
+	f.apply(ch)
+	if f.notifier == nil {
+		return
+	}
+	if err := f.notifier.Publish(context.WithoutCancel(ctx), ch); err != nil {
+		f.log.Warn("change notice not published; other instances catch up within --config-cache-ttl",
+			"kind", ch.Kind, "error", err.Error())
+	}
+}
+
 // auditAuthFailure records auth.failed for a known account (§16).
-func auditAuthFailure(ctx context.Context, db *sqlite.DB, log *slog.Logger, accountID, reason string) {
+func auditAuthFailure(ctx context.Context, db store, log *slog.Logger, accountID, reason string) {
 	info := frontdoor.InfoFrom(ctx)
 	now := time.Now().UTC()
 	e := &patchbay.AuditEvent{ID: ids.EventID(now), Type: "auth.failed", Time: now, AccountID: accountID,
@@ -261,7 +331,7 @@ func (m *credentialManager) AppChanged(context.Context, string, string) {}
 // connectorHeaders opens the sealed static headers of a custom mcp
 // connector (§11.6, §14 record connector:<id>), which the upstream client
 // sends on every call.
-func connectorHeaders(ctx context.Context, db *sqlite.DB, v *vault.Vault, c *patchbay.Connector) (map[string]patchbay.Secret, error) {
+func connectorHeaders(ctx context.Context, db store, v *vault.Vault, c *patchbay.Connector) (map[string]patchbay.Secret, error) {
 	_, sealed, err := db.FindConnector(ctx, c.AccountID, c.ID)
 	if err != nil || len(sealed) == 0 {
 		return nil, err
