@@ -290,8 +290,9 @@ func (a *Authenticator) accountKeys(ctx context.Context, accountID string) (*Ver
 	now := a.opts.Now()
 	a.mu.RLock()
 	e := a.accounts[accountID]
+	fresh := e != nil && now.Before(e.expires) // expires changes under the lock
 	a.mu.RUnlock()
-	if e != nil && now.Before(e.expires) {
+	if fresh {
 		return e.keys, nil
 	}
 	a.mu.RLock()
