@@ -68,12 +68,13 @@ func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time, 
 	c.entries[k] = &credEntry{creds: creds, expires: now.Add(c.ttl)}
 }
 
-// dropUser forgets every cached list of a user (any connector, binding).
+// dropUser forgets every cached list of a user (any connector, binding);
+// user "" means every user of the account.
 func (c *credCache) dropUser(account, user string) {
 	c.mu.Lock()
 	c.gen++
 	for k := range c.entries {
-		if k.account == account && k.user == user {
+		if k.account == account && (user == "" || k.user == user) {
 			delete(c.entries, k)
 		}
 	}
@@ -124,8 +125,10 @@ func sortCredentials(list []*patchbay.Credential) {
 	})
 }
 
-// CredentialChanged drops cached candidate lists of the credential's user;
-// the credential manager calls it after every change.
+// CredentialChanged drops cached candidate lists of the credential's user
+// (every user of the account when UserID is empty, e.g. after an OAuth app
+// change revoked credentials); the credential manager calls it after every
+// change.
 func (h *Handler) CredentialChanged(c *patchbay.Credential) {
 	h.creds2.dropUser(c.AccountID, c.UserID)
 }

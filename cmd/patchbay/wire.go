@@ -179,7 +179,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, db store, v *vault.
 		},
 		OnRefresh: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() },
 	})
-	creds := &credentialManager{Manager: manager, apps: db, instance: instanceApps}
+	creds := &credentialManager{Manager: manager, apps: db, instance: instanceApps,
+		appChanged: func(ctx context.Context, accountID string) {
+			// A new client ID or a deleted app revoked the account's
+			// credentials in the store: no instance may keep using them.
+			changes.publish(ctx, redis.Change{Kind: "credential", AccountID: accountID})
+		}}
 
 	gwMetrics, err := gateway.NewMetrics(promReg)
 	if err != nil {
@@ -311,7 +316,8 @@ type credentialManager struct {
 	apps interface {
 		FindOAuthApp(ctx context.Context, accountID, connectorID string) (*patchbay.OAuthApp, error)
 	}
-	instance map[string]oauth.InstanceApp
+	instance   map[string]oauth.InstanceApp
+	appChanged func(ctx context.Context, accountID string)
 }
 
 // Configured reports whether the account or the instance has an OAuth app
@@ -324,9 +330,12 @@ func (m *credentialManager) Configured(ctx context.Context, accountID, connector
 	return ok
 }
 
-// AppChanged is a no-op: the manager reads OAuth apps from the store on
-// every flow, so there is nothing to drop.
-func (m *credentialManager) AppChanged(context.Context, string, string) {}
+// AppChanged drops cached credentials of the account: the manager reads
+// OAuth apps from the store on every flow, but a changed app may have
+// revoked credentials that callers hold in their caches.
+func (m *credentialManager) AppChanged(ctx context.Context, accountID, _ string) {
+	m.appChanged(ctx, accountID)
+}
 
 // connectorHeaders opens the sealed static headers of a custom mcp
 // connector (§11.6, §14 record connector:<id>), which the upstream client
