@@ -240,7 +240,7 @@ type ConnectorService interface {
 	// DeleteConnector removes a custom connector, and with force also the
 	// account's credentials and OAuth app for it. Without force, EConflict
 	// (details.credentialCount) while credentials exist. ENotFound if absent.
-	DeleteConnector(ctx context.Context, accountID, id string, force bool) (deletedCredentials int, err error)
+	DeleteConnector(ctx context.Context, accountID, id string, force bool) (deleted []CredentialRef, err error)
 	// ConnectorsVersion is a number that changes whenever any custom
 	// connector of the account changes (cache key for catalogs).
 	ConnectorsVersion(ctx context.Context, accountID string) (int64, error)

@@ -77,6 +77,17 @@ func (m *CredentialMaterial) SecretValues() []string {
 	return out
 }
 
+// CredentialRef names a credential that a bulk change (a connector deleted
+// with force, an OAuth app changed or deleted) deleted or revoked, so that
+// the change can be audited per credential (§16). Status is the status
+// before the change.
+type CredentialRef struct {
+	ID          string
+	UserID      string
+	ConnectorID string
+	Status      string
+}
+
 // CredentialFilter narrows ListCredentials.
 type CredentialFilter struct {
 	ConnectorID   string // "" for all

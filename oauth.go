@@ -25,12 +25,12 @@ type OAuthAppService interface {
 	// PutOAuthApp creates or replaces the app. When the client ID changes,
 	// the account's oauth2 credentials for the connector become revoked in
 	// the same transaction; revoked reports how many.
-	PutOAuthApp(ctx context.Context, app *OAuthApp) (revoked int, err error)
+	PutOAuthApp(ctx context.Context, app *OAuthApp) (revoked []CredentialRef, err error)
 	// FindOAuthApp returns the app. ENotFound if absent.
 	FindOAuthApp(ctx context.Context, accountID, connectorID string) (*OAuthApp, error)
 	// DeleteOAuthApp removes the app and revokes the account's oauth2
 	// credentials for the connector. ENotFound if absent.
-	DeleteOAuthApp(ctx context.Context, accountID, connectorID string) (revoked int, err error)
+	DeleteOAuthApp(ctx context.Context, accountID, connectorID string) (revoked []CredentialRef, err error)
 }
 
 // Flow kinds.

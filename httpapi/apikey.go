@@ -86,6 +86,9 @@ func (h *Handler) createKey(c *call) error {
 	if err := h.store.CreateAPIKey(c.r.Context(), k); err != nil {
 		return err
 	}
+	// A new key holder is no longer acceptable as an unverified identity
+	// (§6.5 a): caches of who holds keys must learn it now.
+	h.opts.Changed(c.r.Context(), "key", k.ID)
 	h.audit(c, "key.created", patchbay.OutcomeSuccess, func(e *patchbay.AuditEvent) {
 		e.Details = map[string]any{"keyId": k.ID, "role": k.Role}
 	})

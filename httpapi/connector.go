@@ -500,15 +500,17 @@ func (h *Handler) deleteConnector(c *call) error {
 	if err != nil {
 		return err
 	}
-	n, err := h.store.DeleteConnector(ctx, c.p.AccountID, id, force)
+	deleted, err := h.store.DeleteConnector(ctx, c.p.AccountID, id, force)
 	if err != nil {
 		return err
 	}
 	h.catalog.Changed(ctx, c.p.AccountID)
 	h.catalog.Purge(ctx, c.p.AccountID, id)
+	h.creds.AppChanged(ctx, c.p.AccountID, id)
+	h.credentialEvents(c, "credential.deleted", deleted, "")
 	h.audit(c, "connector.deleted", patchbay.OutcomeSuccess, func(e *patchbay.AuditEvent) {
 		e.ConnectorID = id
-		e.Details = map[string]any{"source": old.Origin, "deletedCredentials": n}
+		e.Details = map[string]any{"source": old.Origin, "deletedCredentials": len(deleted)}
 	})
 	return c.json(http.StatusOK, map[string]any{"message": "Connector deleted", "connectorId": id})
 }

@@ -240,9 +240,10 @@ func (h *Handler) putOAuthApp(c *call) error {
 		return err
 	}
 	h.creds.AppChanged(ctx, c.p.AccountID, conn.ID)
+	h.credentialEvents(c, "credential.status_changed", revoked, patchbay.CredentialRevoked)
 	h.audit(c, "oauth_app.updated", patchbay.OutcomeSuccess, func(e *patchbay.AuditEvent) {
 		e.ConnectorID = conn.ID
-		e.Details = map[string]any{"clientIdChanged": old != nil && old.ClientID != id, "revokedCredentials": revoked}
+		e.Details = map[string]any{"clientIdChanged": old != nil && old.ClientID != id, "revokedCredentials": len(revoked)}
 	})
 	return c.json(http.StatusOK, h.oauthAppJSON(app, conn))
 }
@@ -257,9 +258,24 @@ func (h *Handler) deleteOAuthApp(c *call) error {
 		return err
 	}
 	h.creds.AppChanged(c.r.Context(), c.p.AccountID, conn.ID)
+	h.credentialEvents(c, "credential.status_changed", revoked, patchbay.CredentialRevoked)
 	h.audit(c, "oauth_app.deleted", patchbay.OutcomeSuccess, func(e *patchbay.AuditEvent) {
 		e.ConnectorID = conn.ID
-		e.Details = map[string]any{"revokedCredentials": revoked}
+		e.Details = map[string]any{"revokedCredentials": len(revoked)}
 	})
 	return c.json(http.StatusOK, map[string]any{"message": "OAuth app deleted", "connectorId": conn.ID})
+}
+
+// credentialEvents audits each credential a bulk change touched (§16:
+// credential.* events on any path). to is the new status of a status
+// change, "" for deletions.
+func (h *Handler) credentialEvents(c *call, typ string, refs []patchbay.CredentialRef, to string) {
+	for _, r := range refs {
+		h.audit(c, typ, patchbay.OutcomeSuccess, func(e *patchbay.AuditEvent) {
+			e.UserID, e.ConnectorID, e.CredentialID = r.UserID, r.ConnectorID, r.ID
+			if to != "" {
+				e.Details = map[string]any{"from": r.Status, "to": to}
+			}
+		})
+	}
 }

@@ -115,8 +115,8 @@ func (s *DB) UpdateConnector(ctx context.Context, c *patchbay.Connector, headers
 
 // DeleteConnector removes a custom connector. Its row lock makes a
 // concurrent update or delete of the same connector wait for this one.
-func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bool) (int, error) {
-	var deleted int
+func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bool) ([]patchbay.CredentialRef, error) {
+	var deleted []patchbay.CredentialRef
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM connectors WHERE account_id = $1 AND id = $2 FOR UPDATE`, accountID, id).Scan(&one)
@@ -126,17 +126,17 @@ func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bo
 		if err != nil {
 			return err
 		}
-		var creds int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM credentials WHERE account_id = $1 AND connector_id = $2 AND connector_source = 'custom'`,
-			accountID, id).Scan(&creds); err != nil {
+		refs, err := credentialRefs(ctx, tx, `SELECT id, user_id, connector_id, status FROM credentials
+			WHERE account_id = $1 AND connector_id = $2 AND connector_source = 'custom' FOR UPDATE`, accountID, id)
+		if err != nil {
 			return err
 		}
+		creds := len(refs)
 		if creds > 0 && !force {
 			return patchbay.Errorf(patchbay.EConflict, "connector %q still has %d credentials; delete them or pass force=true", id, creds).
 				With("credentialCount", creds)
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM credentials WHERE account_id = $1 AND connector_id = $2 AND connector_source = 'custom'`, accountID, id)
-		if err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM credentials WHERE account_id = $1 AND connector_id = $2 AND connector_source = 'custom'`, accountID, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM oauth_apps WHERE account_id = $1 AND connector_id = $2`, accountID, id); err != nil {
@@ -145,8 +145,8 @@ func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bo
 		if _, err := tx.Exec(ctx, `DELETE FROM connectors WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		// Credentials created since the count went too; report them all.
-		deleted = int(tag.RowsAffected())
+		// The rows are locked, so the list is exactly what was deleted.
+		deleted = refs
 		return bumpConnectors(ctx, tx, accountID)
 	})
 	return deleted, err
@@ -174,4 +174,22 @@ func (s *DB) CustomConnectorAccounts(ctx context.Context, id string) ([]string, 
 		out = nil
 	}
 	return out, storeErr(err)
+}
+
+// credentialRefs lists the credentials a bulk change is about to touch.
+func credentialRefs(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]patchbay.CredentialRef, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []patchbay.CredentialRef
+	for rows.Next() {
+		var r patchbay.CredentialRef
+		if err := rows.Scan(&r.ID, &r.UserID, &r.ConnectorID, &r.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

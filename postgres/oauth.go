@@ -18,26 +18,28 @@ var (
 
 const flowsStateKey = "flows_state_hash_key"
 
-func revokeOAuthCredentials(ctx context.Context, tx pgx.Tx, accountID, connectorID string, now time.Time) (int, error) {
-	tag, err := tx.Exec(ctx, `UPDATE credentials SET status = 'revoked', updated_at = $1
-		WHERE account_id = $2 AND connector_id = $3 AND auth_type = 'oauth2' AND status <> 'revoked'`, now.Unix(), accountID, connectorID)
-	if err != nil {
-		return 0, err
+func revokeOAuthCredentials(ctx context.Context, tx pgx.Tx, accountID, connectorID string, now time.Time) ([]patchbay.CredentialRef, error) {
+	refs, err := credentialRefs(ctx, tx, `SELECT id, user_id, connector_id, status FROM credentials
+		WHERE account_id = $1 AND connector_id = $2 AND auth_type = 'oauth2' AND status <> 'revoked' FOR UPDATE`, accountID, connectorID)
+	if err != nil || len(refs) == 0 {
+		return nil, err
 	}
-	return int(tag.RowsAffected()), nil
+	_, err = tx.Exec(ctx, `UPDATE credentials SET status = 'revoked', updated_at = $1
+		WHERE account_id = $2 AND connector_id = $3 AND auth_type = 'oauth2' AND status <> 'revoked'`, now.Unix(), accountID, connectorID)
+	return refs, err
 }
 
 // PutOAuthApp creates or replaces an OAuth app. An insert that loses to a
 // concurrent one falls through to the update path, whose row lock orders
 // the two writers, so a client change revokes credentials exactly once.
-func (s *DB) PutOAuthApp(ctx context.Context, app *patchbay.OAuthApp) (int, error) {
+func (s *DB) PutOAuthApp(ctx context.Context, app *patchbay.OAuthApp) ([]patchbay.CredentialRef, error) {
 	scopes, err := jsonText(nonNil(app.Scopes))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var revoked int
+	var revoked []patchbay.CredentialRef
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		revoked = 0
+		revoked = nil
 		tag, err := tx.Exec(ctx, `INSERT INTO oauth_apps (account_id, connector_id, client_id, secret_sealed, scopes, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, connector_id) DO NOTHING`,
 			app.AccountID, app.ConnectorID, app.ClientID, notNullBytes(app.SecretSealed), scopes, unix(app.CreatedAt), unix(app.UpdatedAt))
@@ -93,8 +95,8 @@ func (s *DB) FindOAuthApp(ctx context.Context, accountID, connectorID string) (*
 }
 
 // DeleteOAuthApp removes an OAuth app and revokes its credentials.
-func (s *DB) DeleteOAuthApp(ctx context.Context, accountID, connectorID string) (int, error) {
-	var revoked int
+func (s *DB) DeleteOAuthApp(ctx context.Context, accountID, connectorID string) ([]patchbay.CredentialRef, error) {
+	var revoked []patchbay.CredentialRef
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM oauth_apps WHERE account_id = $1 AND connector_id = $2`, accountID, connectorID)
 		if err != nil {

@@ -114,8 +114,8 @@ func (s *DB) UpdateConnector(ctx context.Context, c *patchbay.Connector, headers
 }
 
 // DeleteConnector removes a custom connector.
-func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bool) (int, error) {
-	var deleted int
+func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bool) ([]patchbay.CredentialRef, error) {
+	var deleted []patchbay.CredentialRef
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM connectors WHERE account_id = ? AND id = ?`, accountID, id).Scan(&exists); err != nil {
@@ -124,11 +124,12 @@ func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bo
 		if exists == 0 {
 			return patchbay.Errorf(patchbay.EConnectorNotFound, "Connector not found")
 		}
-		var creds int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM credentials WHERE account_id = ? AND connector_id = ? AND connector_source = 'custom'`,
-			accountID, id).Scan(&creds); err != nil {
+		refs, err := credentialRefs(ctx, tx, `SELECT id, user_id, connector_id, status FROM credentials
+			WHERE account_id = ? AND connector_id = ? AND connector_source = 'custom'`, accountID, id)
+		if err != nil {
 			return err
 		}
+		creds := len(refs)
 		if creds > 0 && !force {
 			return patchbay.Errorf(patchbay.EConflict, "connector %q still has %d credentials; delete them or pass force=true", id, creds).
 				With("credentialCount", creds)
@@ -142,7 +143,7 @@ func (s *DB) DeleteConnector(ctx context.Context, accountID, id string, force bo
 		if _, err := tx.ExecContext(ctx, `DELETE FROM connectors WHERE account_id = ? AND id = ?`, accountID, id); err != nil {
 			return err
 		}
-		deleted = creds
+		deleted = refs
 		return bumpConnectors(ctx, tx, accountID)
 	})
 	return deleted, err
@@ -172,6 +173,24 @@ func (s *DB) CustomConnectorAccounts(ctx context.Context, id string) ([]string, 
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// credentialRefs lists the credentials a bulk change is about to touch.
+func credentialRefs(ctx context.Context, q queryer, query string, args ...any) ([]patchbay.CredentialRef, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []patchbay.CredentialRef
+	for rows.Next() {
+		var r patchbay.CredentialRef
+		if err := rows.Scan(&r.ID, &r.UserID, &r.ConnectorID, &r.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

@@ -15,23 +15,24 @@ var (
 	_ patchbay.FlowService     = (*DB)(nil)
 )
 
-func revokeOAuthCredentials(ctx context.Context, tx *sql.Tx, accountID, connectorID string, now time.Time) (int, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE credentials SET status = 'revoked', updated_at = ?
-		WHERE account_id = ? AND connector_id = ? AND auth_type = 'oauth2' AND status <> 'revoked'`, now.Unix(), accountID, connectorID)
-	if err != nil {
-		return 0, err
+func revokeOAuthCredentials(ctx context.Context, tx *sql.Tx, accountID, connectorID string, now time.Time) ([]patchbay.CredentialRef, error) {
+	refs, err := credentialRefs(ctx, tx, `SELECT id, user_id, connector_id, status FROM credentials
+		WHERE account_id = ? AND connector_id = ? AND auth_type = 'oauth2' AND status <> 'revoked'`, accountID, connectorID)
+	if err != nil || len(refs) == 0 {
+		return nil, err
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	_, err = tx.ExecContext(ctx, `UPDATE credentials SET status = 'revoked', updated_at = ?
+		WHERE account_id = ? AND connector_id = ? AND auth_type = 'oauth2' AND status <> 'revoked'`, now.Unix(), accountID, connectorID)
+	return refs, err
 }
 
 // PutOAuthApp creates or replaces an OAuth app.
-func (s *DB) PutOAuthApp(ctx context.Context, app *patchbay.OAuthApp) (int, error) {
+func (s *DB) PutOAuthApp(ctx context.Context, app *patchbay.OAuthApp) ([]patchbay.CredentialRef, error) {
 	scopes, err := jsonText(nonNil(app.Scopes))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var revoked int
+	var revoked []patchbay.CredentialRef
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var oldClient string
 		var created int64
@@ -81,8 +82,8 @@ func (s *DB) FindOAuthApp(ctx context.Context, accountID, connectorID string) (*
 }
 
 // DeleteOAuthApp removes an OAuth app and revokes its credentials.
-func (s *DB) DeleteOAuthApp(ctx context.Context, accountID, connectorID string) (int, error) {
-	var revoked int
+func (s *DB) DeleteOAuthApp(ctx context.Context, accountID, connectorID string) ([]patchbay.CredentialRef, error) {
+	var revoked []patchbay.CredentialRef
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_apps WHERE account_id = ? AND connector_id = ?`, accountID, connectorID)
 		if err != nil {

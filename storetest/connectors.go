@@ -70,10 +70,10 @@ func testConnectors(t *testing.T, s Store) {
 	if patchbay.ErrorDetails(err)["credentialCount"] != 1 {
 		t.Fatalf("details %v", patchbay.ErrorDetails(err))
 	}
-	n, err := s.DeleteConnector(ctx, "acme", "crm", true)
+	deleted, err := s.DeleteConnector(ctx, "acme", "crm", true)
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("deleted %d credentials", n)
+	if len(deleted) != 1 || deleted[0].ID != cred.ID || deleted[0].UserID != "u1" || deleted[0].Status != patchbay.CredentialActive {
+		t.Fatalf("deleted credentials %+v", deleted)
 	}
 	_, err = s.FindCredential(ctx, "acme", "u1", cred.ID)
 	wantCode(t, err, patchbay.ENotFound)
@@ -88,8 +88,8 @@ func testOAuthApps(t *testing.T, s Store) {
 		Scopes: []string{"repo"}, CreatedAt: t0, UpdatedAt: t0}
 	n, err := s.PutOAuthApp(ctx, app)
 	must(t, err)
-	if n != 0 {
-		t.Fatalf("revoked %d on create", n)
+	if len(n) != 0 {
+		t.Fatalf("revoked %v on create", n)
 	}
 	oauthCred := NewCredential("cred_000000000000000000o1", "acme", "u1", "github", t0)
 	oauthCred.AuthType = patchbay.AuthOAuth2
@@ -100,8 +100,8 @@ func testOAuthApps(t *testing.T, s Store) {
 	app.SecretSealed = []byte("s2")
 	n, err = s.PutOAuthApp(ctx, app)
 	must(t, err)
-	if n != 0 {
-		t.Fatalf("revoked %d when only the secret changed", n)
+	if len(n) != 0 {
+		t.Fatalf("revoked %v when only the secret changed", n)
 	}
 	got, err := s.FindOAuthApp(ctx, "acme", "github")
 	must(t, err)
@@ -113,8 +113,9 @@ func testOAuthApps(t *testing.T, s Store) {
 	must(t, err)
 	c, _ := s.FindCredential(ctx, "acme", "u1", oauthCred.ID)
 	k, _ := s.FindCredential(ctx, "acme", "u1", keyCred.ID)
-	if n != 1 || c.Status != patchbay.CredentialRevoked || k.Status != patchbay.CredentialActive {
-		t.Fatalf("client change: revoked %d, oauth %s, apiKey %s", n, c.Status, k.Status)
+	if len(n) != 1 || n[0].ID != oauthCred.ID || n[0].Status != patchbay.CredentialActive || c.Status != patchbay.CredentialRevoked ||
+		k.Status != patchbay.CredentialActive {
+		t.Fatalf("client change: revoked %+v, oauth %s, apiKey %s", n, c.Status, k.Status)
 	}
 	_, err = s.DeleteOAuthApp(ctx, "acme", "github")
 	must(t, err)

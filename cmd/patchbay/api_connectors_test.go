@@ -736,8 +736,6 @@ func TestAPIConnectorsDeleteWithCredentials(t *testing.T) {
 	}
 
 	t.Run("credential.deleted per credential", func(t *testing.T) {
-		t.Skip("needs lead: DeleteConnector(force) deletes the credentials in one SQL statement; §16 credential.deleted (any path) " +
-			"needs the store to return the deleted credentials (account, user, id) so httpapi can audit each")
 		events, _ := ts.auditEvents("&type=credential.deleted")
 		deleted := map[string]bool{}
 		for _, e := range events {

@@ -465,11 +465,6 @@ func TestE2ECredentialsRevokedByAppChange(t *testing.T) {
 	calls := p.apiCalls.Load()
 	t.Run("revoked at once over MCP", func(t *testing.T) {
 		tr := meGet(t, seen, mcpURL, nil)
-		if !tr.IsError && tr.Structured["tokenNumber"] != nil {
-			t.Skip("needs lead: the gateway's credential candidate cache (gateway/credcache.go) is not dropped when PUT/DELETE " +
-				"oauth-app revokes an account's credentials (credentialManager.AppChanged in wire.go is a no-op and the gateway has no " +
-				"account-wide drop), so a revoked credential keeps being used for up to --config-cache-ttl")
-		}
 		tr.wantErr(t, "CREDENTIAL_NOT_FOUND", "revoked")
 		u, _ := tr.detail("oauthUrl").(string)
 		if tr.detail("credentialId") != credID || !regexpStart(ts.URL).MatchString(u) {
@@ -499,7 +494,6 @@ func TestE2ECredentialsRevokedByAppChange(t *testing.T) {
 		}
 	}
 	if n == 0 {
-		t.Skip("needs lead: PUT/DELETE oauth-app revoke credentials in the store (PutOAuthApp/DeleteOAuthApp) without " +
-			"credential.status_changed audit events (§16: any path); the store should return the revoked credentials")
+		t.Fatal("the revocation by the app change was not audited as credential.status_changed")
 	}
 }
