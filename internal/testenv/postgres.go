@@ -39,6 +39,9 @@ var pgState struct {
 	once sync.Once
 	srv  *pgServer
 	err  error
+
+	mu      sync.Mutex
+	private map[*PostgresProc]struct{} // servers of PostgresServer, until their test ends
 }
 
 // Main runs the tests of a package and then stops every server testenv
@@ -50,11 +53,15 @@ var pgState struct {
 // Without it the servers still die with the test process on Linux (a
 // parent-death signal), but their temporary directories stay behind until
 // the next run removes them.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with cleanup of its own: it runs the tests,
+// stops every server testenv started and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	stopPostgres()
 	StopAll()
-	os.Exit(code)
+	return code
 }
 
 // Postgres returns the URL of a new, empty database on a real PostgreSQL
@@ -78,7 +85,7 @@ func Postgres(t testing.TB) string {
 		t.Cleanup(func() { dropDatabase(t, dsn, url) })
 		return url
 	}
-	pgState.once.Do(func() { pgState.srv, pgState.err = startPostgres() })
+	pgState.once.Do(func() { pgState.srv, pgState.err = startPostgres(false) })
 	srv := pgState.srv
 	if pgState.err != nil {
 		msg := fmt.Sprintf("testenv: no PostgreSQL for this test: %v (install the PostgreSQL server binaries, or set %s)", pgState.err, PostgresDSNEnv)
@@ -166,13 +173,22 @@ type pgServer struct {
 	dsn           string // superuser, database "postgres"
 	createOptions string // appended to CREATE DATABASE
 	log           *tailBuffer
-	cmd           *exec.Cmd
-	exited        chan struct{}
+	// durable keeps synchronous_commit on: a commit has reached the WAL
+	// (the kernel, not the disk) when it returns, so it survives a Stop.
+	durable bool
+	// What spawn needs to start the server again (PostgresProc.Start).
+	bin   string
+	port  int
+	owner *osUser
+
+	mu     sync.Mutex // guards cmd and exited (Stop and Start of a PostgresProc)
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // startPostgres initializes a cluster in a temporary directory and starts a
 // server on it, retrying on another port if the chosen one was taken.
-func startPostgres() (*pgServer, error) {
+func startPostgres(durable bool) (*pgServer, error) {
 	bin, err := findPostgresBin()
 	if err != nil {
 		return nil, err
@@ -195,8 +211,8 @@ func startPostgres() (*pgServer, error) {
 			return nil, err
 		}
 	}
-	srv := &pgServer{dir: dir, log: &tailBuffer{max: 8192}}
-	data := filepath.Join(dir, "data")
+	srv := &pgServer{dir: dir, log: &tailBuffer{max: 8192}, bin: bin, owner: owner, durable: durable}
+	data := srv.dataDir()
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr = procAttr(owner)
@@ -211,7 +227,7 @@ func startPostgres() (*pgServer, error) {
 		if err != nil {
 			break
 		}
-		if err = srv.spawn(bin, data, port, owner); err == nil {
+		if err = srv.spawn(port); err == nil {
 			return srv, nil
 		}
 		srv.log.Write([]byte(fmt.Sprintf("testenv: %v\n", err)))
@@ -220,16 +236,22 @@ func startPostgres() (*pgServer, error) {
 	return nil, fmt.Errorf("postgres did not start: %s", strings.TrimSpace(srv.log.String()))
 }
 
+func (s *pgServer) dataDir() string { return filepath.Join(s.dir, "data") }
+
 // spawn starts the server on port and waits until it accepts connections.
-func (s *pgServer) spawn(bin, data string, port int, owner *osUser) error {
-	args := []string{"-D", data, "-p", strconv.Itoa(port),
+func (s *pgServer) spawn(port int) error {
+	s.port = port
+	args := []string{"-D", s.dataDir(), "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=", // TCP only: no socket directory to own
 		// Throwaway data: no durability, and minimal WAL, which makes
 		// CREATE DATABASE ... FILE_COPY (one per test) cheap.
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "fsync=off", "-c", "full_page_writes=off",
 		"-c", "wal_level=minimal", "-c", "max_wal_senders=0",
 		"-c", "max_connections=200", "-c", "shared_buffers=64MB",
+	}
+	if !s.durable {
+		args = append(args, "-c", "synchronous_commit=off")
 	}
 	started := make(chan error, 1)
 	exited := make(chan struct{})
@@ -239,17 +261,19 @@ func (s *pgServer) spawn(bin, data string, port int, owner *osUser) error {
 		// has exited.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+		cmd := exec.Command(filepath.Join(s.bin, "postgres"), args...)
 		cmd.Stdout, cmd.Stderr = s.log, s.log
 		cmd.Dir = s.dir
-		cmd.SysProcAttr = procAttr(owner)
+		cmd.SysProcAttr = procAttr(s.owner)
 		setParentDeathSignal(cmd.SysProcAttr)
 		if err := cmd.Start(); err != nil {
 			started <- err
 			close(exited)
 			return
 		}
+		s.mu.Lock()
 		s.cmd = cmd
+		s.mu.Unlock()
 		started <- nil
 		_ = cmd.Wait()
 		close(exited)
@@ -257,7 +281,9 @@ func (s *pgServer) spawn(bin, data string, port int, owner *osUser) error {
 	if err := <-started; err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.exited = exited
+	s.mu.Unlock()
 	s.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(postgresReadyTimeout)
 	for {
@@ -280,6 +306,9 @@ func (s *pgServer) spawn(bin, data string, port int, owner *osUser) error {
 		cancel()
 		select {
 		case <-exited:
+			s.mu.Lock()
+			s.cmd, s.exited = nil, nil
+			s.mu.Unlock()
 			return fmt.Errorf("postgres on port %d exited", port)
 		default:
 		}
@@ -291,20 +320,25 @@ func (s *pgServer) spawn(bin, data string, port int, owner *osUser) error {
 	}
 }
 
-// stop shuts the server down at once (its data is thrown away) and waits
-// for it to exit.
+// stop shuts the server down at once, as a crash would (immediate
+// shutdown: clients see their connections end, and the next start
+// recovers from the WAL), and waits for it to exit.
 func (s *pgServer) stop() {
-	if s.cmd == nil {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.exited = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
 		return
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
-		_ = s.cmd.Process.Kill()
+	if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		_ = cmd.Process.Kill()
 	}
 	select {
-	case <-s.exited:
+	case <-exited:
 	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 
@@ -317,6 +351,15 @@ func stopPostgres() {
 	if srv := pgState.srv; srv != nil {
 		srv.stop()
 		_ = os.RemoveAll(srv.dir)
+	}
+	pgState.mu.Lock()
+	private := make([]*PostgresProc, 0, len(pgState.private))
+	for p := range pgState.private {
+		private = append(private, p)
+	}
+	pgState.mu.Unlock()
+	for _, p := range private {
+		p.close()
 	}
 }
 

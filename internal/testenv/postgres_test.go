@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -91,5 +92,42 @@ func TestPostgres(t *testing.T) {
 	}
 	if n := query(t, second, `SELECT COUNT(*) FROM pg_database WHERE datname = $1`, firstName.Database); n != 0 {
 		t.Fatalf("database %s still exists after its test ended", firstName.Database)
+	}
+}
+
+// TestPostgresServer checks that a stopped server refuses connections and
+// that a restarted one serves the same data on the same URL.
+func TestPostgresServer(t *testing.T) {
+	ctx := context.Background()
+	p := PostgresServer(t)
+	exec := func(sql string) error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(cctx, p.URL())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(cctx, sql)
+		return err
+	}
+	if err := exec(`CREATE TABLE kept (id int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	if err := exec(`SELECT 1`); err == nil {
+		t.Fatal("a stopped server accepted a query")
+	}
+	p.Stop() // stopping twice is harmless
+	p.Start()
+	p.Start() // starting a running server is harmless
+	conn, err := pgx.Connect(ctx, p.URL())
+	if err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	defer conn.Close(ctx)
+	var id int
+	if err := conn.QueryRow(ctx, `SELECT id FROM kept`).Scan(&id); err != nil || id != 42 {
+		t.Fatalf("data after a restart: %d, %v", id, err)
 	}
 }
