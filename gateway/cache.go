@@ -35,7 +35,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 	now := h.opts.Now()
 	h.mu.Lock()
 	e := h.servers[id]
-	gen := h.serverGen
+	gen := h.serverGens.of(id)
 	h.mu.Unlock()
 	if e != nil && now.Sub(time.Unix(0, e.checked.Load())) < h.opts.ConfigTTL {
 		return e, nil
@@ -43,7 +43,11 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 	srv, err := h.store.FindServer(ctx, id)
 	switch {
 	case patchbay.IsCode(err, patchbay.ENotFound):
-		h.Invalidate(id)
+		// Only forget a stale copy: an unknown ID is no change, and counting
+		// it would let a flood of made-up IDs keep every fill from caching.
+		h.mu.Lock()
+		delete(h.servers, id)
+		h.mu.Unlock()
 		return nil, err
 	case err != nil:
 		if e != nil && now.Sub(time.Unix(0, e.checked.Load())) < staleLimit {
@@ -61,7 +65,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 	// A change invalidated while the store was read: what was read may
 	// predate it, so it serves this request only. Caching it would bring a
 	// regenerated token or a deleted server back for the config TTL.
-	if h.serverGen == gen {
+	if h.serverGens.of(id) == gen {
 		h.servers[id] = ne
 	}
 	h.mu.Unlock()
@@ -73,7 +77,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 // call it for changes elsewhere.
 func (h *Handler) Invalidate(serverID string) {
 	h.mu.Lock()
-	h.serverGen++
+	h.serverGens.bump(serverID)
 	delete(h.servers, serverID)
 	h.mu.Unlock()
 }

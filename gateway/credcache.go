@@ -18,10 +18,11 @@ type credCache struct {
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[credKey]*credEntry
-	// gen counts dropUser calls. A list read from the store before a drop
-	// may miss a new credential or still hold a deleted one, so it is
-	// cached only if no drop happened since the read began.
-	gen uint64
+	// gens counts dropUser calls per user. A list read from the store
+	// before a drop may miss a new credential or still hold a deleted one,
+	// so it is cached only if no drop of its user happened since the read
+	// began.
+	gens generations
 }
 
 // credKey names one candidate list. catalog is the account's connector
@@ -39,7 +40,7 @@ type credEntry struct {
 }
 
 func newCredCache(ttl time.Duration) *credCache {
-	return &credCache{ttl: ttl, entries: map[credKey]*credEntry{}}
+	return &credCache{ttl: ttl, entries: map[credKey]*credEntry{}, gens: newGenerations()}
 }
 
 // get returns the cached list, or the generation to pass to put after
@@ -49,9 +50,9 @@ func (c *credCache) get(k credKey, now time.Time) ([]*patchbay.Credential, bool,
 	defer c.mu.Unlock()
 	e := c.entries[k]
 	if e == nil || !now.Before(e.expires) {
-		return nil, false, c.gen
+		return nil, false, c.gens.of(k.account + "\x00" + k.user)
 	}
-	return e.creds, true, c.gen
+	return e.creds, true, 0
 }
 
 // put caches a list read from the store when no drop happened since get
@@ -59,7 +60,7 @@ func (c *credCache) get(k credKey, now time.Time) ([]*patchbay.Credential, bool,
 func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.gens.of(k.account+"\x00"+k.user) != gen {
 		return
 	}
 	if len(c.entries) > 100000 {
@@ -72,7 +73,11 @@ func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time, 
 // user "" means every user of the account.
 func (c *credCache) dropUser(account, user string) {
 	c.mu.Lock()
-	c.gen++
+	if user == "" {
+		c.gens.bumpAll()
+	} else {
+		c.gens.bump(account + "\x00" + user)
+	}
 	for k := range c.entries {
 		if k.account == account && (user == "" || k.user == user) {
 			delete(c.entries, k)

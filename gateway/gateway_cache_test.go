@@ -133,3 +133,43 @@ func TestCredentialCacheDoesNotKeepAReadFromBeforeADeletion(t *testing.T) {
 		t.Fatalf("default selection after the deletion: %v", res)
 	}
 }
+
+// Requests for unknown server IDs are no change: a flood of them must not
+// keep the configurations of real servers from being cached (each request
+// would read the store).
+func TestUnknownServerIDsDoNotDefeatTheCache(t *testing.T) {
+	w := newWarmGateway(t, &warmOptions{configTTL: time.Hour})
+	id, token := w.createServer("Popular", nil)
+	var reads sync.Map // server ID -> *int64
+	hook, read, release := pauseOnce()
+	w.store.mu.Lock()
+	w.store.afterServer = func(sid string) {
+		n, _ := reads.LoadOrStore(sid, new(int64))
+		*n.(*int64)++
+		if sid == id {
+			hook()
+		}
+	}
+	w.store.mu.Unlock()
+	done := make(chan int)
+	go func() { done <- w.post("/mcp/"+id+"/"+token, pingBody).Code }()
+	<-read
+	for i := range 5 {
+		if rec := w.post("/mcp/unknown-"+ids.Hex(nil, 8)+"/"+token, pingBody); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("unknown server %d: %d", i, rec.Code)
+		}
+	}
+	close(release)
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("first request: %d", code)
+	}
+	for range 3 {
+		if rec := w.post("/mcp/"+id+"/"+token, pingBody); rec.Code != http.StatusOK {
+			t.Fatalf("ping: %d", rec.Code)
+		}
+	}
+	n, _ := reads.Load(id)
+	if got := *n.(*int64); got != 1 {
+		t.Fatalf("the server was read %d times, want once", got)
+	}
+}

@@ -73,22 +73,22 @@ type Handler struct {
 	opts     Options
 	sdk      *mcp.StreamableHTTPHandler
 
-	mu        sync.Mutex
-	servers   map[string]*serverEntry
-	serverGen uint64 // counts Invalidate calls (cache.go)
-	holders   map[string]holderEntry
-	holderGen uint64 // counts KeysChanged calls (auth.go)
-	limitedAt map[string]time.Time
-	toucher   *toucher
-	creds2    *credCache
-	specs     sync.Map // *patchbay.Action -> *shape.Spec
+	mu         sync.Mutex
+	servers    map[string]*serverEntry
+	serverGens generations // Invalidate calls per server ID (cache.go)
+	holders    map[string]holderEntry
+	holderGen  uint64 // counts KeysChanged calls (auth.go)
+	limitedAt  map[string]time.Time
+	toucher    *toucher
+	creds2     *credCache
+	specs      sync.Map // *patchbay.Action -> *shape.Spec
 }
 
 // New returns the MCP handler. Close flushes its audit queue.
 func New(store Store, auth Authenticator, reg Registry, limiter *ratelimit.Limiter, runtime *connector.Runtime,
 	cache connector.Cache, creds Credentials, opts *Options) *Handler {
 	h := &Handler{store: store, auth: auth, registry: reg, limiter: limiter, runtime: runtime, cache: cache, creds: creds,
-		servers: map[string]*serverEntry{}}
+		servers: map[string]*serverEntry{}, serverGens: newGenerations()}
 	if opts != nil {
 		h.opts = *opts
 	}
