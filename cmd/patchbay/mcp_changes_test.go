@@ -2,7 +2,9 @@ package main
 
 import (
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Management changes that the MCP face must apply before the management
@@ -69,4 +71,28 @@ func TestMCPNewKeyHolderIsNotAnUnverifiedIdentity(t *testing.T) {
 	if r.Status != http.StatusForbidden || r.envDetail("reason") != "user_not_allowed" {
 		t.Fatalf("a key holder as an unverified identity: %d %s", r.Status, r.Body)
 	}
+}
+
+// Concurrent JWT verifications across the expiry of authn's cached account
+// keys, for the race detector (the isolation fuzz found a data race on the
+// entry's expiry, fixed in authn).
+func TestMCPJWTCacheRefreshRace(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.ConfigCacheTTL = time.Millisecond })
+	id, _ := ts.mcpServer(map[string]any{"name": "JWT Race", "rateLimit": map[string]any{"requestsPerMinute": 100000}})
+	jwt := ts.mint("admin", nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if r, err := mcpTry(ts.URL+"/mcp/"+id, ping, "Authorization", "Bearer "+jwt); err != nil || r.Status != http.StatusOK {
+					t.Errorf("JWT request: %v %v", err, r)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -37,7 +38,10 @@ type mcpResp struct {
 }
 
 // mcpHTTP is the client of the MCP helpers: no redirects, keep-alive.
-var mcpHTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+var mcpHTTP = &http.Client{
+	Transport:     &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // mcpPost posts body to rawURL with the headers of a valid MCP request,
 // overridden by headers (name/value pairs; "" deletes; "Host" sets the
