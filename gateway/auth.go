@@ -22,16 +22,19 @@ func unauthorized(reason string) *patchbay.Error {
 
 func notFound() *patchbay.Error { return patchbay.Errorf(patchbay.ENotFound, "Not found") }
 
-// authenticate resolves the server, the principal and the effective user
-// (§6.4, §6.5).
-func (h *Handler) authenticate(r *http.Request, rt route, body []byte) (*call, error) {
+func newCall(r *http.Request) *call {
 	ctx := r.Context()
 	info := frontdoor.InfoFrom(ctx)
-	c := &call{ctx: ctx, requestID: info.RequestID, clientIP: info.ClientIP,
+	return &call{ctx: ctx, requestID: info.RequestID, clientIP: info.ClientIP,
 		credHeader: strings.TrimSpace(r.Header.Get("x-credential-id")), redirect: strings.TrimSpace(r.Header.Get("x-redirect-uri"))}
-	if rt.token != "" {
-		return c, h.tokenURL(ctx, r, rt, c)
-	}
+}
+
+// authenticate resolves the server, the principal and the effective user
+// of the API-key and JWT routes (§6.4, §6.5). The body is needed for a
+// request signature (§4.6).
+func (h *Handler) authenticate(r *http.Request, rt route, body []byte) (*call, error) {
+	ctx := r.Context()
+	c := newCall(r)
 	p, err := h.auth.Authenticate(ctx, r, body)
 	if err != nil {
 		return nil, err
@@ -55,23 +58,32 @@ func (h *Handler) authenticate(r *http.Request, rt route, body []byte) (*call, e
 	return c, nil
 }
 
-// tokenURL authenticates the token route: every failure is the same 401
-// (no existence oracle).
-func (h *Handler) tokenURL(ctx context.Context, r *http.Request, rt route, c *call) error {
+// tokenServer authenticates the token route: every failure is the same 401
+// (no existence oracle). It needs no body, so it runs before the body is
+// read (§6.2 step 5: authentication, then the body).
+func (h *Handler) tokenServer(r *http.Request, rt route) (*call, error) {
+	ctx := r.Context()
+	c := newCall(r)
 	e, err := h.serverEntry(ctx, rt.serverID)
 	if err != nil {
 		if patchbay.IsCode(err, patchbay.ENotFound) {
-			return unauthorized("")
+			return nil, unauthorized("")
 		}
-		return err
+		return nil, err
 	}
 	srv := e.server
 	if !authn.CheckServerToken(srv, rt.token, h.opts.Now()) {
 		h.authFailed(c, srv, "invalid_token")
-		return unauthorized("")
+		return nil, unauthorized("")
 	}
 	p := &patchbay.Principal{AccountID: srv.AccountID, Kind: patchbay.ActorServerToken, ServerID: srv.ID, Role: patchbay.RoleUser}
 	c.principal, c.server, c.entry = p, srv, e
+	return c, nil
+}
+
+// tokenUser resolves the effective user of a token-URL request (§6.5).
+func (h *Handler) tokenUser(ctx context.Context, r *http.Request, c *call) error {
+	srv, p := c.server, c.principal
 	if tok := strings.TrimSpace(r.Header.Get("x-alloy-user-token")); tok != "" {
 		claims, err := h.auth.VerifyJWT(ctx, tok, srv.AccountID, false)
 		if err != nil {

@@ -223,6 +223,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, patchbay.Errorf(patchbay.EInvalid, "x-mcp-server-id differs from the server in the path").Field("x-mcp-server-id"))
 		return
 	}
+	// A token URL is authenticated before its body is read; an API key's
+	// signature covers the body, so those routes read it first (§6.2 step 5).
+	var c *call
+	if rt.token != "" {
+		var err error
+		if c, err = h.tokenServer(r, rt); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -233,7 +243,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteRPCError(w, http.StatusBadRequest, codeParse, "Parse error")
 		return
 	}
-	c, err := h.authenticate(r, rt, body)
+	if c != nil {
+		err = h.tokenUser(r.Context(), r, c)
+	} else {
+		c, err = h.authenticate(r, rt, body)
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
