@@ -507,3 +507,29 @@ func sameJSON(a, b json.RawMessage) bool {
 	}
 	return string(a) == string(b)
 }
+
+// §6.2 step 5 runs authentication, then the body read (413 while reading),
+// then the effective user: a token URL that does not authenticate is 401
+// whatever its body; one that does gets 413 for a streamed body over the
+// limit, even with a user JWT that would fail.
+func TestMCPBodyReadOrder(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.MaxBodyBytes = maxBodyBytes })
+	id, tokenURL := ts.mcpServer(map[string]any{"name": "Order"})
+	big := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", 4*maxBodyBytes) + `"}}`
+	streamed := func(url string, headers ...string) *mcpResp {
+		req, err := http.NewRequest(http.MethodPost, url, io.MultiReader(strings.NewReader(big)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", mcpAccept)
+		return mcpDo(t, req, headers...)
+	}
+	streamed(ts.URL+"/mcp/"+id+"/mcp_token_"+strings.Repeat("Z", 40)).wantEnv(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	streamed(ts.URL+"/mcp/nobody-00000000/mcp_token_"+strings.Repeat("Z", 40)).wantEnv(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	streamed(tokenURL).wantTransport(t, 413, -32000, msgTooLarge)
+	streamed(tokenURL, "x-alloy-user-token", "a.b.c").wantTransport(t, 413, -32000, msgTooLarge)
+	// With a body in bounds, the bad JWT is the answer.
+	mcpPost(t, tokenURL, ping, "x-alloy-user-token", "a.b.c").wantEnv(t, http.StatusUnauthorized, "UNAUTHORIZED")
+}
