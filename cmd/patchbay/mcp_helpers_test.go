@@ -381,8 +381,10 @@ func (p *platform) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
+		// Like many platforms, quote what was presented: the gateway must
+		// redact it (§11.3).
 		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"message":"unknown credential"}`))
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": "unknown credential", "presented": c.APIKey + c.Auth})
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"owner": canary, "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery})
