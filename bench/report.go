@@ -107,6 +107,9 @@ type Scenario struct {
 	AddedP50VsFloorUS  float64 `json:"added_p50_vs_floor_us,omitempty"`
 	AddedP50VsDirectUS float64 `json:"added_p50_vs_direct_us,omitempty"`
 	AddedP99VsDirectUS float64 `json:"added_p99_vs_direct_us,omitempty"`
+	// CPUOverFloor is the gateway's CPU per request over the floor's: unlike
+	// the throughput ratios it hardly depends on what else the machine runs.
+	CPUOverFloor float64 `json:"cpu_over_floor,omitempty"`
 }
 
 // Goal is one target of the issue, with what this run measured.
@@ -254,6 +257,9 @@ func compare(scs []Scenario) {
 				s.GatewayOverFloor = round3(s.RPS / f.RPS)
 			}
 			s.AddedP50VsFloorUS = round1(s.P50US - f.P50US)
+			if f.CPUUSPerReq > 0 && s.CPUUSPerReq > 0 {
+				s.CPUOverFloor = round1(s.CPUUSPerReq / f.CPUUSPerReq)
+			}
 		}
 		k.path = "direct"
 		if d := find[k]; d != nil && d.Skipped == "" {
