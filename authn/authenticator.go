@@ -231,27 +231,59 @@ func (a *Authenticator) lookupKey(ctx context.Context, key string) (*keyEntry, e
 			return nil, fail("")
 		}
 		if err != nil {
-			return nil, patchbay.Errorf(patchbay.EUnavailable, "authentication store unavailable").Wrap(err)
-		}
-		e = &keyEntry{key: k, expires: now.Add(a.opts.CacheTTL)}
-		if len(k.SigningSecretSealed) > 0 {
-			secret, err := a.opener.Open(ctx, k.AccountID, k.ID, k.SigningSecretSealed)
-			if err != nil {
+			if e == nil || !a.usableStale(a.cachedKey(h) == e, e.expires, now) {
+				return nil, patchbay.Errorf(patchbay.EUnavailable, "authentication store unavailable").Wrap(err)
+			}
+			// A key this instance verified recently keeps working through
+			// a store outage (§17.5); a deleted one was dropped from the
+			// cache when the deletion was announced.
+		} else {
+			if e, err = a.keyEntry(ctx, k, now); err != nil {
 				return nil, err
 			}
-			e.signing = patchbay.NewSecret(string(secret))
+			a.mu.Lock()
+			if a.keyEpoch == epoch {
+				a.keys[h] = e
+				a.keyHash[k.ID] = h
+			}
+			a.mu.Unlock()
 		}
-		a.mu.Lock()
-		if a.keyEpoch == epoch {
-			a.keys[h] = e
-			a.keyHash[k.ID] = h
-		}
-		a.mu.Unlock()
 	}
 	if e.key.Expired(now) {
 		return nil, fail("")
 	}
 	return e, nil
+}
+
+// keyEntry is what the cache keeps of a key read from the store.
+func (a *Authenticator) keyEntry(ctx context.Context, k *patchbay.APIKey, now time.Time) (*keyEntry, error) {
+	e := &keyEntry{key: k, expires: now.Add(a.opts.CacheTTL)}
+	if len(k.SigningSecretSealed) > 0 {
+		secret, err := a.opener.Open(ctx, k.AccountID, k.ID, k.SigningSecretSealed)
+		if err != nil {
+			return nil, err
+		}
+		e.signing = patchbay.NewSecret(string(secret))
+	}
+	return e, nil
+}
+
+// staleLimit is how long a key or an account's JWT verification keys, last
+// read from the store that long ago, keep being used while the store is
+// unreachable (§17.5).
+const staleLimit = 5 * time.Minute
+
+// usableStale reports whether an entry that is still cached (not
+// invalidated since it was read) and whose TTL ended at expires may serve
+// while the store is unreachable.
+func (a *Authenticator) usableStale(cached bool, expires, now time.Time) bool {
+	return cached && now.Sub(expires.Add(-a.opts.CacheTTL)) < staleLimit
+}
+
+func (a *Authenticator) cachedKey(h [32]byte) *keyEntry {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.keys[h]
 }
 
 func (a *Authenticator) forgetHash(h [32]byte) {
@@ -303,6 +335,12 @@ func (a *Authenticator) accountKeys(ctx context.Context, accountID string) (*Ver
 		return nil, fail(ReasonTokenInvalid)
 	}
 	if err != nil {
+		a.mu.RLock()
+		stale := e != nil && a.usableStale(a.accounts[accountID] == e, e.expires, now)
+		a.mu.RUnlock()
+		if stale { // through a store outage (§17.5)
+			return e.keys, nil
+		}
 		return nil, patchbay.Errorf(patchbay.EUnavailable, "authentication store unavailable").Wrap(err)
 	}
 	if e != nil && e.version == acct.Version {
@@ -358,6 +396,18 @@ func (a *Authenticator) InvalidateKey(keyID string) {
 		delete(a.keys, h)
 		delete(a.keyHash, keyID)
 	}
+	a.mu.Unlock()
+}
+
+// InvalidateAll drops every cached key and account: change notices may
+// have been missed (the subscription to them was re-established).
+func (a *Authenticator) InvalidateAll() {
+	a.mu.Lock()
+	a.keyEpoch++
+	a.accountEpoch++
+	clear(a.keys)
+	clear(a.keyHash)
+	clear(a.accounts)
 	a.mu.Unlock()
 }
 
