@@ -139,6 +139,9 @@ func (h *Handler) keyHolder(ctx context.Context, accountID, userID string) (bool
 	}
 	holds, err := h.store.UserHasAPIKey(ctx, accountID, userID)
 	if err != nil {
+		if ok && now.Sub(kh.expires.Add(-h.opts.ConfigTTL)) < staleLimit {
+			return kh.holds, nil // through a store outage (§17.5)
+		}
 		return false, patchbay.Errorf(patchbay.EUnavailable, "store unavailable").Wrap(err)
 	}
 	h.mu.Lock()

@@ -82,6 +82,19 @@ func (h *Handler) Invalidate(serverID string) {
 	h.mu.Unlock()
 }
 
+// InvalidateAll drops every cached server configuration, key-holder
+// answer and credential list: change notices may have been missed (the
+// subscription to them was re-established).
+func (h *Handler) InvalidateAll() {
+	h.mu.Lock()
+	h.serverGens.bumpAll()
+	clear(h.servers)
+	h.holderGen++
+	h.holders = nil
+	h.mu.Unlock()
+	h.creds2.dropAll()
+}
+
 // mcpServer is go-sdk's getServer: a map lookup of the server built for the
 // request's (server, version, catalog version).
 func (h *Handler) mcpServer(r *http.Request) *mcp.Server {

@@ -69,6 +69,27 @@ func (c *credCache) put(k credKey, creds []*patchbay.Credential, now time.Time, 
 	c.entries[k] = &credEntry{creds: creds, expires: now.Add(c.ttl)}
 }
 
+// stale returns a list whose TTL has ended but that was read from the
+// store less than staleLimit ago and not dropped since: a warm call keeps
+// its credential while the database is unreachable (§17.5).
+func (c *credCache) stale(k credKey, now time.Time) ([]*patchbay.Credential, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[k]
+	if e == nil || now.Sub(e.expires.Add(-c.ttl)) >= staleLimit {
+		return nil, false
+	}
+	return e.creds, true
+}
+
+// dropAll forgets every cached list.
+func (c *credCache) dropAll() {
+	c.mu.Lock()
+	c.gens.bumpAll()
+	clear(c.entries)
+	c.mu.Unlock()
+}
+
 // dropUser forgets every cached list of a user (any connector, binding);
 // user "" means every user of the account.
 func (c *credCache) dropUser(account, user string) {

@@ -219,10 +219,15 @@ func (h *Handler) candidates(c *call, conn *patchbay.Connector) ([]*patchbay.Cre
 	if !cached {
 		var err error
 		all, _, err = h.store.ListCredentials(c.ctx, c.principal.AccountID, c.principal.UserID, f)
-		if err != nil {
-			return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
+		if err == nil {
+			h.creds2.put(key, all, now, gen)
+		} else {
+			stale, ok := h.creds2.stale(key, now)
+			if !ok {
+				return nil, patchbay.Errorf(patchbay.EUnavailable, "Service unavailable").Wrap(err)
+			}
+			all = stale
 		}
-		h.creds2.put(key, all, now, gen)
 	}
 	src := conn.Source
 	if src == "" {
