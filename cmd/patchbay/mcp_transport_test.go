@@ -550,3 +550,42 @@ func TestMCPBodyReadOrderAPIKey(t *testing.T) {
 	req.Header.Set("Accept", mcpAccept)
 	mcpDo(t, req, "Authorization", "Bearer pb_"+strings.Repeat("Q", 40)).wantEnv(t, http.StatusUnauthorized, "UNAUTHORIZED")
 }
+
+// x-mcp-server-id (§6.1) and the CORS preflight of an allowed origin on the
+// MCP routes (§17.3).
+func TestMCPServerIDHeaderAndPreflight(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = "https://app.example.com" })
+	id, tokenURL := ts.mcpServer(map[string]any{"name": "Header"})
+	other, _ := ts.mcpServer(map[string]any{"name": "Other"})
+	admin := []string{"Authorization", "Bearer " + ts.AdminKey}
+	mcpPost(t, tokenURL, ping, "x-mcp-server-id", other).wantEnv(t, http.StatusBadRequest, "INVALID_REQUEST")
+	mcpPost(t, tokenURL, ping, "x-mcp-server-id", id).wantSSE(t)
+	mcpPost(t, ts.URL+"/mcp/"+id, ping, append([]string{"x-mcp-server-id", other}, admin...)...).wantEnv(t, http.StatusBadRequest, "INVALID_REQUEST")
+	r := mcpPost(t, ts.URL+"/mcp", ping, admin...).wantEnv(t, http.StatusBadRequest, "INVALID_REQUEST")
+	if r.envDetail("field") != "x-mcp-server-id" {
+		t.Errorf("details.field %v", r.envDetail("field"))
+	}
+	mcpPost(t, ts.URL+"/mcp", ping, append([]string{"x-mcp-server-id", id}, admin...)...).wantSSE(t)
+
+	for _, u := range []string{tokenURL, ts.URL + "/mcp/" + id, ts.URL + "/mcp"} {
+		req, _ := http.NewRequest(http.MethodOptions, u, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		res, err := mcpHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+			res.Header.Get("Access-Control-Allow-Methods") != "POST" || res.Header.Get("Access-Control-Max-Age") != "600" ||
+			res.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight on %s: %d %v", redactToken(req.URL.Path), res.StatusCode, res.Header)
+		}
+	}
+	// A request from that origin gets the exposed headers.
+	r = mcpPost(t, tokenURL, ping, "Origin", "https://app.example.com").wantSSE(t)
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "X-RateLimit-Remaining") {
+		t.Errorf("CORS headers %v", r.Header)
+	}
+}
