@@ -22,7 +22,7 @@ type serverEntry struct {
 	checked atomic.Int64 // unix nanoseconds of the last version check
 
 	mu    sync.Mutex
-	built map[int64]*mcp.Server // by catalog view version
+	built map[int64]*builtServer // by catalog view version
 }
 
 // staleLimit is how long a cached configuration keeps serving while the
@@ -59,7 +59,7 @@ func (h *Handler) serverEntry(ctx context.Context, id string) (*serverEntry, err
 		e.checked.Store(now.UnixNano())
 		return e, nil
 	}
-	ne := &serverEntry{server: srv, policy: policy.Compile(&srv.Restrictions), built: map[int64]*mcp.Server{}}
+	ne := &serverEntry{server: srv, policy: policy.Compile(&srv.Restrictions), built: map[int64]*builtServer{}}
 	ne.checked.Store(now.UnixNano())
 	h.mu.Lock()
 	// A change invalidated while the store was read: what was read may
@@ -102,10 +102,23 @@ func (h *Handler) mcpServer(r *http.Request) *mcp.Server {
 	if c == nil || c.view == nil {
 		return nil
 	}
-	return h.built(c.entry, c.view)
+	return h.built(c.entry, c.view).sdk
 }
 
-func (h *Handler) built(e *serverEntry, v *registry.View) *mcp.Server {
+// builtServer is one server's tools: the go-sdk server that answers
+// initialize and tools/list, and the same handlers by name for the
+// tools/call fast path (ADR 8).
+type builtServer struct {
+	sdk   *mcp.Server
+	tools map[string]mcp.ToolHandler
+}
+
+func (b *builtServer) add(t *mcp.Tool, fn mcp.ToolHandler) {
+	b.sdk.AddTool(t, fn)
+	b.tools[t.Name] = fn
+}
+
+func (h *Handler) built(e *serverEntry, v *registry.View) *builtServer {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.built[v.Version]; s != nil {
@@ -120,7 +133,7 @@ func (h *Handler) built(e *serverEntry, v *registry.View) *mcp.Server {
 	return s
 }
 
-func (h *Handler) buildServer(e *serverEntry, v *registry.View) *mcp.Server {
+func (h *Handler) buildServer(e *serverEntry, v *registry.View) *builtServer {
 	srv := e.server
 	s := mcp.NewServer(&mcp.Implementation{Name: "patchbay", Title: srv.Name, Version: h.opts.Version}, &mcp.ServerOptions{
 		Instructions:              srv.CustomInstructions,
@@ -132,11 +145,12 @@ func (h *Handler) buildServer(e *serverEntry, v *registry.View) *mcp.Server {
 		// never shared between users by caches.
 		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" },
 	})
+	b := &builtServer{sdk: s, tools: map[string]mcp.ToolHandler{}}
 	if srv.Mode == patchbay.ModeDirect {
-		h.addDirectTools(s, e, v)
-		h.addCredentialTools(s)
+		h.addDirectTools(b, e, v)
+		h.addCredentialTools(b)
 	} else {
-		h.addMetaTools(s)
+		h.addMetaTools(b)
 	}
-	return s
+	return b
 }

@@ -61,7 +61,7 @@ var credentialMetadataTool = &toolDef{
 	run:  (*Handler).credentialMetadata,
 }
 
-func (h *Handler) addCredentialTools(s *mcp.Server) {
+func (h *Handler) addCredentialTools(s *builtServer) {
 	for _, t := range []*toolDef{createCredentialTool, getCredentialsTool, credentialMetadataTool} {
 		h.addTool(s, t)
 	}

@@ -34,7 +34,7 @@ func truncateRunes(s string, n int) string {
 
 // addDirectTools lists every permitted action of every visible connector as
 // its own tool (§7.9). Restrictions are checked again on every call.
-func (h *Handler) addDirectTools(s *mcp.Server, e *serverEntry, v *registry.View) {
+func (h *Handler) addDirectTools(s *builtServer, e *serverEntry, v *registry.View) {
 	for _, ent := range v.Entries {
 		conn := ent.Connector
 		if !e.policy.AllowConnector(conn.ID) {
@@ -52,7 +52,7 @@ func (h *Handler) addDirectTools(s *mcp.Server, e *serverEntry, v *registry.View
 	}
 }
 
-func (h *Handler) addDirectTool(s *mcp.Server, conn *patchbay.Connector, act *patchbay.Action) {
+func (h *Handler) addDirectTool(s *builtServer, conn *patchbay.Connector, act *patchbay.Action) {
 	name := directToolName(conn.ID, act.ID)
 	root, err := parseNode(schemaOf(act))
 	if err != nil {
@@ -77,7 +77,7 @@ func (h *Handler) addDirectTool(s *mcp.Server, conn *patchbay.Connector, act *pa
 		Annotations: &mcp.ToolAnnotations{Title: act.Name, ReadOnlyHint: act.IsReadOnly(), DestructiveHint: patchbay.Bool(act.IsDestructive()),
 			IdempotentHint: act.IsIdempotent(), OpenWorldHint: patchbay.Bool(true)}}
 	connectorID, actionID := conn.ID, act.ID
-	s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	s.add(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		c := callFrom(ctx)
 		if c == nil {
 			return nil, fmt.Errorf("no request context")

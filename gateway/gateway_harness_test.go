@@ -108,6 +108,7 @@ type warmOptions struct {
 	now       func() time.Time
 	cache     bool // the server's read cache
 	configTTL time.Duration
+	sdkCalls  bool // tools/call through go-sdk instead of the fast path
 }
 
 // warmGateway is an assembled MCP face with one server, one user and one
@@ -191,7 +192,7 @@ func newWarmGateway(tb testing.TB, o *warmOptions) *warmGateway {
 	auth := authn.New(db, w.vault, db, &authn.Options{PublicURL: publicURL, Now: o.now})
 	limiter := ratelimit.New(ratelimit.NewMemoryStore(nil), &ratelimit.Options{Now: o.now})
 	gw = gateway.New(w.store, auth, reg, limiter, runtime, cache, creds{w.manager}, &gateway.Options{
-		PublicURL: publicURL, Version: "test", RateLimit: 1 << 30, ConfigTTL: o.configTTL, Now: o.now})
+		PublicURL: publicURL, Version: "test", RateLimit: 1 << 30, ConfigTTL: o.configTTL, Now: o.now, SDKToolCalls: o.sdkCalls})
 	tb.Cleanup(gw.Close)
 	w.gw = gw
 	pub, _ := url.Parse(publicURL)

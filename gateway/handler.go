@@ -58,6 +58,9 @@ type Options struct {
 	Logger        *slog.Logger
 	Metrics       *Metrics // nil: none
 	OnRateLimited func()
+	// SDKToolCalls routes tools/call through go-sdk's session machinery
+	// as well, instead of the fast path (ADR 8); for comparisons.
+	SDKToolCalls bool
 }
 
 // Handler serves /mcp.
@@ -316,6 +319,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.view = view
+		if msg.Method == "tools/call" && !h.opts.SDKToolCalls {
+			h.callTool(w, r, c, h.built(c.entry, view), msg.ID, msg.Params)
+			return
+		}
 		hw := &hitWriter{ResponseWriter: w, c: c}
 		body, hw.id = sdkSafeID(body, msg.ID)
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -77,7 +77,7 @@ var metaTools = []*toolDef{
 	},
 }
 
-func (h *Handler) addMetaTools(s *mcp.Server) {
+func (h *Handler) addMetaTools(s *builtServer) {
 	for _, t := range metaTools {
 		h.addTool(s, t)
 	}
@@ -85,8 +85,8 @@ func (h *Handler) addMetaTools(s *mcp.Server) {
 
 // addTool registers t with a handler that validates the arguments, runs
 // the tool and audits the call.
-func (h *Handler) addTool(s *mcp.Server, t *toolDef) {
-	s.AddTool(t.tool(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (h *Handler) addTool(s *builtServer, t *toolDef) {
+	s.add(t.tool(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		c := callFrom(ctx)
 		if c == nil {
 			return nil, fmt.Errorf("no request context")
