@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbay-mcp/patchbay/internal/testenv"
 )
 
 // The e2e_*_test.go tests run the real patchbay binary, built once per test
@@ -29,7 +31,8 @@ var binary struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	// Stops the PostgreSQL and Redis servers of the cluster tests.
+	code := testenv.Run(m)
 	if binary.dir != "" {
 		os.RemoveAll(binary.dir)
 	}
