@@ -25,7 +25,7 @@ import (
 type cluster struct {
 	t      *testing.T
 	pg     *testenv.PostgresProc // nil when the database is on the shared server
-	redis  *testenv.RedisProc
+	redis  *testenv.RedisProc    // nil with noRedis
 	dbURL  string
 	env    []string
 	master string
@@ -39,6 +39,9 @@ type clusterOptions struct {
 	// test may Stop and Start; otherwise it gets a database on the shared
 	// server.
 	ownPostgres bool
+	// noRedis runs the instances without --redis-url: changes reach the
+	// other instance only through --config-cache-ttl.
+	noRedis bool
 	// args are extra serve flags of both instances.
 	args []string
 }
@@ -55,22 +58,18 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	} else {
 		c.dbURL = testenv.Postgres(t)
 	}
-	// A Redis of the cluster's own: pub/sub channels are not per logical
-	// database, and fault tests stop it.
-	c.redis = testenv.RedisServer(t)
+	args := append([]string{"--database-url", c.dbURL, "--ssrf-allow", "127.0.0.1"}, o.args...)
+	if !o.noRedis {
+		// A Redis of the cluster's own: pub/sub channels are not per
+		// logical database, and fault tests stop it.
+		c.redis = testenv.RedisServer(t)
+		args = append(args, "--redis-url", c.redis.URL())
+	}
 	c.env = []string{"PATCHBAY_MASTER_KEY=" + c.master, "PATCHBAY_BOOTSTRAP_API_KEY=" + e2eAdminKey}
-	c.A = c.serve(o.args...)
-	c.B = c.serve(o.args...)
+	c.A = serve(t, c.env, serveArgs(t.TempDir(), args...)...)
+	c.B = serve(t, c.env, serveArgs(t.TempDir(), args...)...)
 	c.a, c.b = c.A.client(e2eAdminKey), c.B.client(e2eAdminKey)
 	return c
-}
-
-// serve starts one more instance of the cluster.
-func (c *cluster) serve(extra ...string) *proc {
-	c.t.Helper()
-	args := serveArgs(c.t.TempDir(), append([]string{"--database-url", c.dbURL, "--redis-url", c.redis.URL(),
-		"--ssrf-allow", "127.0.0.1"}, extra...)...)
-	return serve(c.t, c.env, args...)
 }
 
 // on rewrites a URL of either instance (an accessUrl, an oauthUrl) to

@@ -165,6 +165,34 @@ func TestClusterPropagation(t *testing.T) {
 	})
 }
 
+// Without Redis nothing tells the other instance: a change reaches it at
+// the latest when its cached copy has lived --config-cache-ttl, plus one
+// database round trip (§17.6).
+func TestClusterWithoutRedis(t *testing.T) {
+	t.Parallel()
+	const ttl = 2 * time.Second
+	c := newCluster(t, clusterOptions{noRedis: true, args: []string{"--config-cache-ttl", ttl.String()}})
+	a, _ := c.api(t)
+	wantReady(t, c.B, http.StatusOK, map[string]string{"database": "ok", "redis": "disabled", "encryption": "ok"})
+	id, tokenURL := a.mcpServer(map[string]any{"name": "Polled", "rateLimit": map[string]any{"requestsPerMinute": 100000}})
+	old := c.on(c.B, tokenURL)
+	mcpPost(t, old, rpcBody("tools/list", nil)).result() // B caches the configuration now
+	cached := time.Now()
+	a.call("POST", "/api/servers/"+id+"/regenerate-token", nil).want(t, http.StatusOK)
+	// A applies its own change before answering.
+	if res := mcpPost(t, c.on(c.A, tokenURL), rpcBody("tools/list", nil)); res.Status != http.StatusUnauthorized {
+		t.Fatalf("A accepted its own regenerated token: %d", res.Status)
+	}
+	d, ok := within(cached, ttl+2*time.Second, func() bool {
+		res, err := mcpTry(old, rpcBody("tools/list", nil))
+		return err == nil && res.Status == http.StatusUnauthorized
+	})
+	measure(t, "regenerated token (A) refused by B without Redis, after B cached it", d)
+	if !ok || d > ttl+time.Second {
+		t.Fatalf("B accepted the old token for %v after caching it (refused: %v), want at most --config-cache-ttl %v plus a round trip", d, ok, ttl)
+	}
+}
+
 func TestClusterOAuthSingleRefresh(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOptions{})
