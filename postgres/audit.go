@@ -15,7 +15,9 @@ import (
 var _ patchbay.AuditService = (*DB)(nil)
 
 // WriteAudit appends events in one transaction, sent as one batch (one
-// round trip however many events the gateway's writer has collected).
+// round trip however many events the gateway's writer has collected). An
+// event whose ID is already stored is skipped, so a batch whose commit was
+// not acknowledged (the connection broke) can be written again.
 func (s *DB) WriteAudit(ctx context.Context, events ...*patchbay.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -31,7 +33,8 @@ func (s *DB) WriteAudit(ctx context.Context, events ...*patchbay.AuditEvent) err
 		}
 		b.Queue(`INSERT INTO audit_events (id, account_id, type, time_ms, actor_kind, actor_key_id, actor_user_id,
 			user_id, server_id, connector_id, action_id, credential_id, request_id, outcome, error_code, duration_ms, client_ip, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			ON CONFLICT (id) DO NOTHING`,
 			e.ID, e.AccountID, e.Type, e.Time.UnixMilli(), e.Actor.Kind, nullString(e.Actor.KeyID),
 			nullString(e.Actor.UserID), nullString(e.UserID), nullString(e.ServerID), nullString(e.ConnectorID), nullString(e.ActionID),
 			nullString(e.CredentialID), nullString(e.RequestID), nullString(e.Outcome), nullString(e.ErrorCode), e.DurationMs,
