@@ -17,7 +17,9 @@ import (
 
 // auditWriter batches data-plane audit events off the request path. The
 // queue is bounded: when the database cannot keep up, events are dropped
-// and counted in the log rather than slowing MCP calls.
+// and counted in the log rather than slowing MCP calls. While the database
+// is unreachable (§17.5: warm calls are still served) the events wait, up
+// to maxPendingAudit of them, and are written when it returns.
 type auditWriter struct {
 	store   patchbay.AuditService
 	log     *slog.Logger
@@ -27,6 +29,9 @@ type auditWriter struct {
 	dropped int
 	mu      sync.Mutex
 }
+
+// maxPendingAudit bounds the events kept through a database outage.
+const maxPendingAudit = 8192
 
 func newAuditWriter(store patchbay.AuditService, log *slog.Logger) *auditWriter {
 	w := &auditWriter{store: store, log: log, ch: make(chan *patchbay.AuditEvent, 8192), done: make(chan struct{})}
@@ -38,25 +43,46 @@ func (w *auditWriter) add(e *patchbay.AuditEvent) {
 	select {
 	case w.ch <- e:
 	default:
-		w.mu.Lock()
-		w.dropped++
-		w.mu.Unlock()
+		w.drop()
 	}
+}
+
+func (w *auditWriter) drop() {
+	w.mu.Lock()
+	w.dropped++
+	w.mu.Unlock()
 }
 
 func (w *auditWriter) run() {
 	defer close(w.done)
 	batch := make([]*patchbay.AuditEvent, 0, 256)
+	waiting := false // the last write found the database unreachable
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := w.store.WriteAudit(ctx, batch...); err != nil {
-			w.log.Error("audit write failed", "events", len(batch), "error", err.Error())
-		}
+		err := w.store.WriteAudit(ctx, batch...)
 		cancel()
-		batch = batch[:0]
+		switch {
+		case err == nil:
+			if waiting {
+				w.log.Info("audit writes resumed", "events", len(batch))
+				waiting = false
+			}
+			batch = batch[:0]
+		case patchbay.IsCode(err, patchbay.EUnavailable):
+			// Kept for the next tick. (The PostgreSQL store skips event IDs
+			// it already holds: a batch whose commit went unacknowledged is
+			// not doubled.)
+			if !waiting {
+				w.log.Error("audit write failed; keeping events until the database returns", "events", len(batch), "error", err.Error())
+				waiting = true
+			}
+		default:
+			w.log.Error("audit write failed", "events", len(batch), "error", err.Error())
+			batch = batch[:0]
+		}
 		w.mu.Lock()
 		if w.dropped > 0 {
 			w.log.Warn("audit events dropped: queue full", "count", w.dropped)
@@ -71,10 +97,18 @@ func (w *auditWriter) run() {
 		case e, ok := <-w.ch:
 			if !ok {
 				flush()
+				if len(batch) > 0 {
+					w.log.Error("audit events lost at shutdown: the database is unreachable", "events", len(batch))
+				}
 				return
 			}
+			if len(batch) >= maxPendingAudit {
+				w.drop()
+				continue
+			}
 			batch = append(batch, e)
-			if len(batch) >= 256 {
+			// While the database is away only the tick retries.
+			if len(batch) >= 256 && !waiting {
 				flush()
 			}
 		case <-tick.C:
