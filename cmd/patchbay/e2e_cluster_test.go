@@ -474,11 +474,16 @@ func TestClusterPostgresOutage(t *testing.T) {
 
 	// Clients of the warm server keep calling through both instances the
 	// whole time: each of their calls is served, before, during and after.
+	var servedMu sync.Mutex
+	served := map[string]bool{} // request IDs of the traffic's answered calls
 	traffic := startLoad(2, func(w, i int) string {
 		tr, err := toolTry(c.on([]*proc{c.A, c.B}[(w+i)%2], warmURL), "execute_action_alloy", items)
 		if err != nil {
 			return "error: " + err.Error()
 		}
+		servedMu.Lock()
+		served[tr.Raw.Header.Get("X-Request-Id")] = true
+		servedMu.Unlock()
 		return outcome(tr.Raw, nil)
 	})
 
@@ -608,6 +613,36 @@ func TestClusterPostgresOutage(t *testing.T) {
 			t.Errorf("servers after the outage: %v", got)
 		}
 		a.call("GET", "/api/credentials/"+apiCred, nil, bearer(alice.Key)...).want(t, http.StatusOK)
+	})
+
+	// The audit events of calls served during the outage waited in the
+	// instances and were written when the database returned (§16: every
+	// tools/call).
+	t.Run("audit of the calls served during the outage", func(t *testing.T) {
+		a, _ := c.api(t)
+		var missing []string
+		d, ok := within(back, recoveryLimit, func() bool {
+			events, _ := a.auditEvents("&type=tool.called&serverId=" + warmID)
+			seen := map[string]bool{}
+			for _, e := range events {
+				id, _ := e["requestId"].(string)
+				seen[id] = true
+			}
+			missing = missing[:0]
+			for id := range served {
+				if !seen[id] {
+					missing = append(missing, id)
+				}
+			}
+			if len(missing) > 0 {
+				time.Sleep(200 * time.Millisecond) // the management rate limit
+			}
+			return len(missing) == 0
+		})
+		measure(t, "audit of the calls served during the outage written after PostgreSQL returned", d)
+		if !ok {
+			t.Fatalf("%d of %d calls have no tool.called event: %v", len(missing), len(served), missing)
+		}
 	})
 
 	t.Run("the interrupted credential is whole", func(t *testing.T) {
