@@ -218,7 +218,7 @@ func (m *Manager) doRefresh(ctx context.Context, known *patchbay.Credential, why
 		if cur.ExpiresAt != nil && !m.now().Before(*cur.ExpiresAt) || why == "expiring" {
 			to = patchbay.CredentialExpired
 		}
-		return nil, m.deactivate(ctx, cur, to, "no_refresh_token")
+		return m.deactivate(ctx, cur, to, "no_refresh_token")
 	}
 	conn, err := m.connectors.Connector(ctx, cur.AccountID, cur.ConnectorID)
 	if err != nil {
@@ -236,7 +236,14 @@ func (m *Manager) doRefresh(ctx context.Context, known *patchbay.Credential, why
 	if err != nil {
 		tf := classify(err)
 		if tf.rejected {
-			return nil, m.deactivate(ctx, cur, patchbay.CredentialNeedsReauth, tf.reason())
+			// Without a cross-instance lock another instance may have
+			// refreshed first, and a provider that rotates refresh tokens
+			// rejects the second grant: that is no reason to disconnect.
+			if fresh := m.refreshedMeanwhile(ctx, cur); fresh != nil {
+				m.refreshOutcome("reused")
+				return fresh, nil
+			}
+			return m.deactivate(ctx, cur, patchbay.CredentialNeedsReauth, tf.reason())
 		}
 		e := credentialEvent("credential.refresh_failed", cur, patchbay.Actor{Kind: patchbay.ActorSystem, UserID: cur.UserID})
 		e.Outcome = patchbay.OutcomeFailure
@@ -290,12 +297,34 @@ func (m *Manager) doRefresh(ctx context.Context, known *patchbay.Credential, why
 
 // deactivate sets cur's status after a refresh could not happen and
 // records why (credential.refresh_failed, credential.status_changed).
-func (m *Manager) deactivate(ctx context.Context, cur *patchbay.Credential, to, reason string) error {
-	if err := m.stores.SetCredentialStatus(ctx, cur.AccountID, cur.ID, to); err != nil {
-		return err
+// refreshedMeanwhile returns the stored credential when a newer, usable
+// token was stored after cur was read, else nil.
+func (m *Manager) refreshedMeanwhile(ctx context.Context, cur *patchbay.Credential) *patchbay.Credential {
+	fresh, err := m.stores.FindCredential(ctx, cur.AccountID, cur.UserID, cur.ID)
+	if err != nil || fresh.Revision == cur.Revision || fresh.Status != patchbay.CredentialActive || m.expiring(fresh) {
+		return nil
 	}
+	return fresh
+}
+
+// deactivate sets the status with a compare-and-swap on the revision, so
+// that a refresh stored meanwhile by another instance wins: then that
+// credential is returned instead of an error.
+func (m *Manager) deactivate(ctx context.Context, cur *patchbay.Credential, to, reason string) (*patchbay.Credential, error) {
 	upd := *cur
 	upd.Status = to
+	if err := m.stores.UpdateCredentialSecret(ctx, &upd); err != nil {
+		if patchbay.IsCode(err, patchbay.EConflict) {
+			if fresh := m.refreshedMeanwhile(ctx, cur); fresh != nil {
+				m.refreshOutcome("reused")
+				return fresh, nil
+			}
+			if fresh, ferr := m.stores.FindCredential(ctx, cur.AccountID, cur.UserID, cur.ID); ferr == nil && fresh.Status != patchbay.CredentialActive {
+				return nil, &inactiveError{c: fresh}
+			}
+		}
+		return nil, err
+	}
 	actor := patchbay.Actor{Kind: patchbay.ActorSystem, UserID: cur.UserID}
 	e := credentialEvent("credential.refresh_failed", &upd, actor)
 	e.Outcome = patchbay.OutcomeFailure
@@ -305,7 +334,7 @@ func (m *Manager) deactivate(ctx context.Context, cur *patchbay.Credential, to, 
 	m.refreshOutcome(to)
 	m.log.InfoContext(ctx, "oauth: credential deactivated", "credential_id", cur.ID, "status", to, "reason", reason)
 	m.changed(ctx, &upd)
-	return &inactiveError{c: &upd}
+	return nil, &inactiveError{c: &upd}
 }
 
 func errMissing(id string) error {
