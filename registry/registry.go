@@ -233,3 +233,14 @@ func (r *Registry) Invalidate(accountID string) {
 	}
 	r.mu.Unlock()
 }
+
+// InvalidateAll makes every account's view re-check its version on next
+// use (change notices may have been lost while Redis was away).
+func (r *Registry) InvalidateAll() {
+	r.mu.Lock()
+	r.gen++
+	for _, cv := range r.views {
+		cv.checked = time.Time{}
+	}
+	r.mu.Unlock()
+}

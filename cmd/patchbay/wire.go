@@ -170,7 +170,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, db store, v *vault.
 			gw.InvalidateAll()
 			auth.InvalidateAll()
 			v.InvalidateAll()
-			go invalidateViews(ctx, db, reg, log)
+			reg.InvalidateAll()
 		}
 	}}
 	manager := oauth.New(db, v, reg, &oauth.Options{
@@ -302,22 +302,6 @@ func (f *changeFeed) publish(ctx context.Context, ch redis.Change) {
 	if err := f.notifier.Publish(context.WithoutCancel(ctx), ch); err != nil {
 		f.log.Warn("change notice not published; other instances catch up within --config-cache-ttl",
 			"kind", ch.Kind, "error", err.Error())
-	}
-}
-
-// invalidateViews makes every account's catalog view re-check its version
-// (the registry has no account list of its own). Without the database the
-// views stay as they are, bounded by --config-cache-ttl.
-func invalidateViews(ctx context.Context, db store, reg *registry.Registry, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	accounts, err := db.ListAccounts(ctx)
-	if err != nil {
-		log.Warn("catalog views not refreshed after missed change notices; they catch up within --config-cache-ttl", "error", err.Error())
-		return
-	}
-	for _, a := range accounts {
-		reg.Invalidate(a.ID)
 	}
 }
 
