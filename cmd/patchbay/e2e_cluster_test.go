@@ -564,7 +564,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			if d > time.Second {
 				t.Fatalf("%s: the 503 took %v", name, d)
 			}
-			wantReady(t, p, http.StatusServiceUnavailable, map[string]string{"database": "error", "redis": "ok", "encryption": "error"})
+			wantReady(t, p, http.StatusServiceUnavailable, map[string]string{"database": "error", "redis": "ok", "encryption": "ok"})
 		}
 	})
 

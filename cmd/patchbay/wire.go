@@ -255,7 +255,14 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, db store, v *vault.
 	a.ops = httpapi.NewOps([]httpapi.Check{
 		{Name: "database", Run: db.Ping},
 		redisCheck,
-		{Name: "encryption", Run: func(ctx context.Context) error { return v.Check(ctx) }},
+		{Name: "encryption", Run: func(ctx context.Context) error {
+			// An unreachable database is the database check's failure; the
+			// encryption check fails only for a wrong or missing key.
+			if err := v.Check(ctx); err != nil && !patchbay.IsCode(err, patchbay.EUnavailable) {
+				return err
+			}
+			return nil
+		}},
 	}, onMain)
 
 	mux := http.NewServeMux()
