@@ -138,6 +138,10 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, db store, v *vault.
 		cache = redis.NewCache(rc, v)
 	case cfg.CacheMaxBytes > 0:
 		cache = connector.NewMemoryCache(cfg.CacheMaxBytes, nil)
+		if kind, _, _ := cfg.Database(); kind == "postgres" {
+			log.Warn("the read cache is per instance without --redis-url: a write through one instance does not " +
+				"invalidate cached reads on the others until --cache-ttl; set --redis-url when running several instances")
+		}
 	}
 	instanceApps := map[string]oauth.InstanceApp{}
 	if cfg.OAuthAppsFile != "" {
