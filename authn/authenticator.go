@@ -95,10 +95,14 @@ func fail(reason string) *patchbay.Error {
 	return e
 }
 
+// Body returns the raw request body. Authenticate calls it only to verify
+// a request signature, so that a request with an unknown key is refused
+// before its body is read (§6.2 step 5); an error from it is returned as is.
+type Body func() ([]byte, error)
+
 // Authenticate applies the management rules of §4.2 (also used by the MCP
-// routes that take an API key or JWT). body is the raw request body, needed
-// for signatures.
-func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*patchbay.Principal, error) {
+// routes that take an API key or JWT).
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body Body) (*patchbay.Principal, error) {
 	userToken := strings.TrimSpace(r.Header.Get("x-alloy-user-token"))
 	var key *keyEntry
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -127,7 +131,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	}
 	k := key.key
 	if k.RequireSignature || r.Header.Get("x-alloy-signature") != "" {
-		if err := CheckSignedRequest(ctx, r, body, k.ID, key.signing, a.nonces, a.opts.Now()); err != nil {
+		raw, err := body()
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckSignedRequest(ctx, r, raw, k.ID, key.signing, a.nonces, a.opts.Now()); err != nil {
 			a.failed(ctx, k.AccountID, patchbay.ErrorDetails(err))
 			return nil, err
 		}

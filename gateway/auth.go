@@ -32,7 +32,7 @@ func newCall(r *http.Request) *call {
 // authenticate resolves the server, the principal and the effective user
 // of the API-key and JWT routes (§6.4, §6.5). The body is needed for a
 // request signature (§4.6).
-func (h *Handler) authenticate(r *http.Request, rt route, body []byte) (*call, error) {
+func (h *Handler) authenticate(r *http.Request, rt route, body authn.Body) (*call, error) {
 	ctx := r.Context()
 	c := newCall(r)
 	p, err := h.auth.Authenticate(ctx, r, body)

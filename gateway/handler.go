@@ -37,7 +37,7 @@ type Store interface {
 
 // Authenticator resolves API keys and user JWTs.
 type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request, body []byte) (*patchbay.Principal, error)
+	Authenticate(ctx context.Context, r *http.Request, body authn.Body) (*patchbay.Principal, error)
 	VerifyJWT(ctx context.Context, token, accountID string, requireIssuer bool) (*authn.Claims, error)
 }
 
@@ -226,33 +226,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, patchbay.Errorf(patchbay.EInvalid, "x-mcp-server-id differs from the server in the path").Field("x-mcp-server-id"))
 		return
 	}
-	// A token URL is authenticated before its body is read; an API key's
-	// signature covers the body, so those routes read it first (§6.2 step 5).
-	var c *call
-	if rt.token != "" {
-		var err error
-		if c, err = h.tokenServer(r, rt); err != nil {
-			h.writeError(w, r, err)
-			return
+	// Authentication comes before the body is read (§6.2 step 5); only a
+	// request signature needs the body, and then reads it itself.
+	var body []byte
+	var bodyErr error
+	read := false
+	readBody := func() ([]byte, error) {
+		if !read {
+			read = true
+			body, bodyErr = io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 		}
+		return body, bodyErr
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-	if err != nil {
+	bodyFailed := func() bool {
+		if bodyErr == nil {
+			return false
+		}
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(bodyErr, &mbe) {
 			frontdoor.WriteRPCError(w, http.StatusRequestEntityTooLarge, codeServer, "Payload Too Large")
-			return
+		} else {
+			frontdoor.WriteRPCError(w, http.StatusBadRequest, codeParse, "Parse error")
 		}
-		frontdoor.WriteRPCError(w, http.StatusBadRequest, codeParse, "Parse error")
-		return
+		return true
 	}
-	if c != nil {
-		err = h.tokenUser(r.Context(), r, c)
+	var c *call
+	var err error
+	if rt.token != "" {
+		if c, err = h.tokenServer(r, rt); err == nil {
+			if _, _ = readBody(); bodyFailed() {
+				return
+			}
+			err = h.tokenUser(r.Context(), r, c)
+		}
 	} else {
-		c, err = h.authenticate(r, rt, body)
+		c, err = h.authenticate(r, rt, readBody)
+	}
+	if bodyFailed() {
+		return
 	}
 	if err != nil {
 		h.writeError(w, r, err)
+		return
+	}
+	if _, _ = readBody(); bodyFailed() {
 		return
 	}
 	info.SetAccount(c.principal.AccountID, c.server.ID)

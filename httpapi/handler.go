@@ -37,7 +37,7 @@ type Sealer interface {
 
 // Authenticator resolves management principals.
 type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request, body []byte) (*patchbay.Principal, error)
+	Authenticate(ctx context.Context, r *http.Request, body authn.Body) (*patchbay.Principal, error)
 	InvalidateKey(keyID string)
 	InvalidateAccount(accountID string)
 }
@@ -162,7 +162,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, need access, fn 
 		}
 		return patchbay.Errorf(patchbay.EInvalid, "could not read the request body").Wrap(err)
 	}
-	p, err := h.auth.Authenticate(r.Context(), r, body)
+	p, err := h.auth.Authenticate(r.Context(), r, func() ([]byte, error) { return body, nil })
 	if err != nil {
 		var denied *authn.DeniedError
 		if errors.As(err, &denied) {
