@@ -256,3 +256,28 @@ func TestSelectTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestPairedRatio(t *testing.T) {
+	tests := []struct {
+		name       string
+		gw, peer   []float64
+		want       float64
+		wantRounds []float64
+	}{
+		{name: "OneRound", gw: []float64{50}, peer: []float64{100}, want: 0.5, wantRounds: []float64{0.5}},
+		// The ratio of medians would be 6000/12000 = 0.5; paired rounds say 0.45.
+		{name: "Paired", gw: []float64{5400, 6000, 7200}, peer: []float64{12000, 16000, 11000}, want: 0.45,
+			wantRounds: []float64{0.45, 0.375, 0.655}},
+		{name: "EvenRounds", gw: []float64{1, 3}, peer: []float64{2, 4}, want: 0.625, wantRounds: []float64{0.5, 0.75}},
+		{name: "PeerZero", gw: []float64{1}, peer: []float64{0}, want: 0},
+		{name: "NoRounds", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, rounds := pairedRatio(tt.gw, tt.peer)
+			if diff := cmp.Diff([]any{tt.want, tt.wantRounds}, []any{got, rounds}); diff != "" {
+				t.Errorf("pairedRatio mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -100,13 +100,18 @@ type Scenario struct {
 	// OtherCPUPct is the share of the machine's CPUs that processes the
 	// bench did not start used during the runs: above a few percent the
 	// numbers are disturbed.
-	OtherCPUPct        float64 `json:"other_cpu_pct"`
-	Skipped            string  `json:"skipped,omitempty"`
-	GatewayOverFloor   float64 `json:"gateway_over_floor,omitempty"`
-	GatewayOverDirect  float64 `json:"gateway_over_direct,omitempty"`
-	AddedP50VsFloorUS  float64 `json:"added_p50_vs_floor_us,omitempty"`
-	AddedP50VsDirectUS float64 `json:"added_p50_vs_direct_us,omitempty"`
-	AddedP99VsDirectUS float64 `json:"added_p99_vs_direct_us,omitempty"`
+	OtherCPUPct float64 `json:"other_cpu_pct"`
+	Skipped     string  `json:"skipped,omitempty"`
+	// GatewayOverFloor and GatewayOverDirect are closed-loop throughput
+	// ratios: the median over rounds of the per-round ratios (listed in the
+	// *_rounds members).
+	GatewayOverFloor   float64   `json:"gateway_over_floor,omitempty"`
+	GatewayOverDirect  float64   `json:"gateway_over_direct,omitempty"`
+	OverFloorRounds    []float64 `json:"gateway_over_floor_rounds,omitempty"`
+	OverDirectRounds   []float64 `json:"gateway_over_direct_rounds,omitempty"`
+	AddedP50VsFloorUS  float64   `json:"added_p50_vs_floor_us,omitempty"`
+	AddedP50VsDirectUS float64   `json:"added_p50_vs_direct_us,omitempty"`
+	AddedP99VsDirectUS float64   `json:"added_p99_vs_direct_us,omitempty"`
 	// CPUOverFloor is the gateway's CPU per request over the floor's: unlike
 	// the throughput ratios it hardly depends on what else the machine runs.
 	CPUOverFloor float64 `json:"cpu_over_floor,omitempty"`
@@ -253,8 +258,8 @@ func compare(scs []Scenario) {
 		}
 		k := key{"floor", s.Connector, s.Size, s.Mode, s.Concurrency, s.OfferedRPS}
 		if f := find[k]; f != nil && f.Skipped == "" {
-			if f.RPS > 0 && s.Mode == "closed" {
-				s.GatewayOverFloor = round3(s.RPS / f.RPS)
+			if s.Mode == "closed" {
+				s.GatewayOverFloor, s.OverFloorRounds = pairedRatio(s.RoundsRPS, f.RoundsRPS)
 			}
 			s.AddedP50VsFloorUS = round1(s.P50US - f.P50US)
 			if f.CPUUSPerReq > 0 && s.CPUUSPerReq > 0 {
@@ -263,8 +268,8 @@ func compare(scs []Scenario) {
 		}
 		k.path = "direct"
 		if d := find[k]; d != nil && d.Skipped == "" {
-			if d.RPS > 0 && s.Mode == "closed" {
-				s.GatewayOverDirect = round3(s.RPS / d.RPS)
+			if s.Mode == "closed" {
+				s.GatewayOverDirect, s.OverDirectRounds = pairedRatio(s.RoundsRPS, d.RoundsRPS)
 			}
 			s.AddedP50VsDirectUS = round1(s.P50US - d.P50US)
 			s.AddedP99VsDirectUS = round1(s.P99US - d.P99US)
@@ -274,6 +279,30 @@ func compare(scs []Scenario) {
 		s := &scs[i]
 		s.P50US, s.P90US, s.P99US, s.MaxUS = round1(s.P50US), round1(s.P90US), round1(s.P99US), round1(s.MaxUS)
 	}
+}
+
+// pairedRatio divides the gateway's rate by its peer's round by round (the
+// two ran close together in each round, on the same machine state) and
+// returns the median of those ratios and the ratios themselves. A median of
+// per-round ratios is steadier than a ratio of medians taken from different
+// rounds when the machine's load drifts.
+func pairedRatio(gw, peer []float64) (float64, []float64) {
+	var rs []float64
+	for i := range min(len(gw), len(peer)) {
+		if peer[i] > 0 {
+			rs = append(rs, round3(gw[i]/peer[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	s := slices.Clone(rs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return round3(m), rs
 }
 
 func scenarioByName(scs []Scenario, name string) *Scenario {
