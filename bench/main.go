@@ -315,8 +315,8 @@ func goals(r *Report) []Goal {
 			goal.Basis += ": not sustainable, " + g.Skipped
 		case g.Saturated:
 			goal.Basis += fmt.Sprintf(": saturated, answers at %.0f req/s", g.RPS)
-		case d != nil && d.Saturated:
-			goal.Basis += ": the direct run itself saturated (harness limit), comparison void"
+		case d != nil && (d.Saturated || d.HarnessLimited):
+			goal.Basis += ": the direct run itself was saturated or harness-limited, comparison void"
 			goal.Met = false
 		}
 		gs = append(gs, goal)

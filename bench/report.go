@@ -74,6 +74,10 @@ type Scenario struct {
 	// of the offered rate (rps is the rate at which they arrived): the
 	// latencies then measure a growing queue.
 	Saturated bool `json:"saturated,omitempty"`
+	// HarnessLimited is set in open loop when the pacer itself ran late
+	// (sched_lag p99 above 5 ms): the bench process lacked CPU, so the
+	// latencies include the harness's own queueing.
+	HarnessLimited bool `json:"harness_limited,omitempty"`
 
 	RPS        float64   `json:"rps"` // median over rounds
 	RoundsRPS  []float64 `json:"rounds_rps"`
@@ -208,6 +212,7 @@ func (s *scenarioRuns) summarize() Scenario {
 	if len(lag) > 0 {
 		slices.Sort(lag)
 		sc.SchedLagP99US = round1(us(percentile(lag, 0.99)))
+		sc.HarnessLimited = sc.SchedLagP99US > 5000
 	}
 	if cpuReqs > 0 {
 		sc.CPUUSPerReq = round1(float64(cpu.Microseconds()) / float64(cpuReqs))
@@ -355,6 +360,8 @@ func writeTable(w io.Writer, r *Report) {
 			note = "  not run: above peak"
 		case s.Saturated:
 			note = fmt.Sprintf("  saturated at %.0f/s offered", s.OfferedRPS)
+		case s.HarnessLimited:
+			note = fmt.Sprintf("  harness-limited (pacer %.0f us late)", s.SchedLagP99US)
 		}
 		fmt.Fprintf(w, "%-48s %9.0f %9.1f %9.1f %9.1f %8.1f %9.1f %7s %7d%s\n", s.Name, s.RPS, s.P50US, s.P90US, s.P99US,
 			s.CPUUSPerReq, s.AllocsPerReq, ratio, s.Errors+s.Dropped, note)
