@@ -272,13 +272,13 @@ func (b *treeBuilder) yamlValue(n *yaml.Node, path string, depth int) (*tree, er
 		case "!!bool":
 			var v bool
 			if err := n.Decode(&v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n.Line, err)
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
 			}
 			return &tree{kind: tBool, b: v}, nil
 		case "!!int":
 			var v any
 			if err := n.Decode(&v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n.Line, err)
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
 			}
 			switch x := v.(type) {
 			case int:
@@ -294,7 +294,7 @@ func (b *treeBuilder) yamlValue(n *yaml.Node, path string, depth int) (*tree, er
 		case "!!float":
 			var v float64
 			if err := n.Decode(&v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n.Line, err)
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
 			}
 			return floatTree(v, n.Line)
 		case "!!str":

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -50,7 +51,8 @@ func parseArgs(raw json.RawMessage, specs []arg) (map[string]json.RawMessage, er
 	}
 	if err := strictjson.Check(raw, strictjson.Options{MaxArray: maxToolArray}); err != nil {
 		path := "/"
-		if se, ok := err.(*strictjson.Error); ok && se.Path != "" {
+		var se *strictjson.Error
+		if errors.As(err, &se) && se.Path != "" {
 			path = "/" + se.Path
 		}
 		return nil, invalidArgs(argError{Path: path, Message: err.Error()})

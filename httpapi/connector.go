@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -172,12 +173,6 @@ func (h *Handler) getConnector(c *call) error {
 	return c.json(http.StatusOK, out)
 }
 
-// connectorBody is the union of the three POST forms (§11.4).
-type connectorBody struct {
-	raw    []byte
-	fields map[string]json.RawMessage
-}
-
 // readConnectorBody accepts JSON or YAML and returns JSON.
 func (c *call) readConnectorBody() ([]byte, error) {
 	mt, _, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
@@ -190,7 +185,8 @@ func (c *call) readConnectorBody() ([]byte, error) {
 		body = j
 	}
 	if err := sj.Check(body, sj.Options{MaxArray: 1000, Unbounded: []string{"openapi"}}); err != nil {
-		if se, ok := err.(*sj.Error); ok {
+		var se *sj.Error
+		if errors.As(err, &se) {
 			return nil, se.Invalid()
 		}
 		return nil, err

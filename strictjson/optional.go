@@ -2,7 +2,6 @@ package strictjson
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 )
 
@@ -26,5 +25,3 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 
 // StrictElem lets Decode check members against T.
 func (Optional[T]) StrictElem() reflect.Type { return reflect.TypeFor[T]() }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -2,6 +2,7 @@ package strictjson
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -72,7 +73,8 @@ func Check(data []byte, opts Options) error {
 // *patchbay.Error values with code INVALID_REQUEST and details.field.
 func Decode(data []byte, v any, opts Options) error {
 	if err := scan(data, reflect.TypeOf(v), opts); err != nil {
-		if se, ok := err.(*Error); ok {
+		var se *Error
+		if errors.As(err, &se) {
 			return se.Invalid()
 		}
 		return err
@@ -84,19 +86,17 @@ func Decode(data []byte, v any, opts Options) error {
 }
 
 func unmarshalError(err error, root reflect.Type) error {
-	switch e := err.(type) {
-	case *json.UnmarshalTypeError:
-		field := memberPath(root, e.Field)
-		if field == "" {
-			return patchbay.Errorf(patchbay.EInvalid, "request body must be a JSON %s", jsonKind(e.Type)).Wrap(err)
-		}
-		return patchbay.Errorf(patchbay.EInvalid, "%s must be %s", field, article(jsonKind(e.Type))).Field(field).Wrap(err)
-	case *patchbay.Error:
-		return e
-	}
 	var pe *patchbay.Error
-	if errorsAs(err, &pe) {
+	if errors.As(err, &pe) {
 		return pe
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := memberPath(root, te.Field)
+		if field == "" {
+			return patchbay.Errorf(patchbay.EInvalid, "request body must be a JSON %s", jsonKind(te.Type)).Wrap(err)
+		}
+		return patchbay.Errorf(patchbay.EInvalid, "%s must be %s", field, article(jsonKind(te.Type))).Field(field).Wrap(err)
 	}
 	return patchbay.Errorf(patchbay.EInvalid, "request body is not valid JSON").Wrap(err)
 }

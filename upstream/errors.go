@@ -109,6 +109,7 @@ func unreachable(obs observed, err error, secrets []string) error {
 func upstreamRPCError(err error) *jsonrpc.Error {
 	var found *jsonrpc.Error
 	walk(err, func(e error) bool {
+		//nolint:errorlint // walk unwraps; errors.As would stop at the first *jsonrpc.Error, even one the transport made up
 		if w, ok := e.(*jsonrpc.Error); ok && w.Code != codeRejectedByTransport && w.Code != codeClientClosing {
 			found = w
 			return true
@@ -126,7 +127,7 @@ func walk(err error, visit func(error) bool) bool {
 	if visit(err) {
 		return true
 	}
-	switch u := err.(type) {
+	switch u := err.(type) { //nolint:errorlint // this is the unwrapping
 	case interface{ Unwrap() error }:
 		return walk(u.Unwrap(), visit)
 	case interface{ Unwrap() []error }:
