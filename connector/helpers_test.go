@@ -343,5 +343,3 @@ func hijackClose(w http.ResponseWriter, reset bool) {
 	}
 	_ = conn.Close()
 }
-
-func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }

@@ -129,13 +129,6 @@ func (h *Handler) createCredential(c *call, a map[string]json.RawMessage) *mcp.C
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-func stampPtr(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return stamp(*t)
-}
-
 func (h *Handler) getCredentials(c *call, a map[string]json.RawMessage) *mcp.CallToolResult {
 	f := patchbay.CredentialFilter{}
 	if cid := str(a, "connectorId"); cid != "" {

@@ -206,7 +206,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.canary(clientSecret)
 	e.canary("instance-secret-Zz9")
 
-	var h http.Handler = http.NotFoundHandler()
+	h := http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -308,19 +308,6 @@ func (e *env) noLeak(what, text string) {
 			e.t.Errorf("secret %.6s... leaked into %s", c, what)
 		}
 	}
-}
-
-func (e *env) auditTypes(accountID string) []string {
-	e.t.Helper()
-	events, _, err := e.db.ListAudit(context.Background(), accountID, patchbay.AuditFilter{Limit: 10000})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := make([]string, 0, len(events))
-	for i := len(events) - 1; i >= 0; i-- {
-		out = append(out, events[i].Type)
-	}
-	return out
 }
 
 func (e *env) auditEvents(accountID, typ string) []*patchbay.AuditEvent {

@@ -61,7 +61,6 @@ func (m *mapper) operations() []opRef {
 
 // prop is one top-level property of an action's parameter schema.
 type prop struct {
-	name     string // property name after clash renaming
 	wire     string // name on the wire
 	in       string
 	schema   *obj

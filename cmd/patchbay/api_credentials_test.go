@@ -32,17 +32,6 @@ func credTestServer(t *testing.T, noApp bool) (*testServer, *provider, *canaries
 	return ts, p, secrets
 }
 
-// connectREST starts an OAuth flow over REST for the acting user of
-// headers and walks it in a browser; it returns the final redirect's query.
-func connectREST(t *testing.T, ts *testServer, b *browser, body map[string]any, headers ...string) url.Values {
-	t.Helper()
-	if body == nil {
-		body = map[string]any{"authenticationType": "oauth2"}
-	}
-	r := ts.call("POST", "/api/connectors/ofake/credentials", body, headers...).want(t, http.StatusOK)
-	return b.connect(r.str("oauthUrl"))
-}
-
 func TestAPICredentialsCRUD(t *testing.T) {
 	t.Parallel()
 	ts, _, _ := credTestServer(t, false)

@@ -100,11 +100,6 @@ func (s *seenBodies) api(where string, r *resp) *resp {
 	return r
 }
 
-func (s *seenBodies) mcp(where string, r *mcpResp) *mcpResp {
-	s.add(where, r.Header, r.Body)
-	return r
-}
-
 func (s *seenBodies) tool(where string, tr *toolResult) *toolResult {
 	s.add(where, tr.Raw.Header, tr.Raw.Body)
 	return tr
