@@ -28,7 +28,7 @@ func TestWarmGatewayServesThroughAStoreOutage(t *testing.T) {
 		}
 	}
 	executes("warm")
-	if err := w.store.DB.Close(); err != nil {
+	if err := w.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(4*time.Minute + 50*time.Second)

@@ -111,10 +111,7 @@ func TestRecursiveSchemaCut(t *testing.T) {
 		"Node: {type: object, properties: {name: {type: string}, children: {type: array, items: {$ref: '#/components/schemas/Node'}}}}")
 	s := got.(map[string]any) // depth 1: Node
 	depth := 1
-	for {
-		if len(s) == 0 {
-			break
-		}
+	for len(s) != 0 {
 		if depth%2 == 1 { // a Node: descend into children
 			s = s["properties"].(map[string]any)["children"].(map[string]any)
 		} else { // the children array: descend into items

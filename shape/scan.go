@@ -52,8 +52,8 @@ func skip(src []byte, i int) (int, error) {
 			return 0, syntaxError(i)
 		}
 		closed := true
-		switch c := src[i]; {
-		case c == '{':
+		switch src[i] {
+		case '{':
 			if i = ws(src, i+1); i < len(src) && src[i] == '}' {
 				i++
 				break
@@ -63,22 +63,22 @@ func skip(src []byte, i int) (int, error) {
 				return 0, err
 			}
 			closed = false
-		case c == '[':
+		case '[':
 			if i = ws(src, i+1); i < len(src) && src[i] == ']' {
 				i++
 				break
 			}
 			stack = append(stack, '[')
 			closed = false
-		case c == '"':
+		case '"':
 			if i, _, err = skipString(src, i); err != nil {
 				return 0, err
 			}
-		case c == 't':
+		case 't':
 			i, err = literal(src, i, "true")
-		case c == 'f':
+		case 'f':
 			i, err = literal(src, i, "false")
-		case c == 'n':
+		case 'n':
 			i, err = literal(src, i, "null")
 		default:
 			i, err = skipNumber(src, i)

@@ -21,11 +21,7 @@ func restrictionOracle(r map[string]any) (conn func(c string) bool, act func(c, 
 		if !ok {
 			return nil, false
 		}
-		out := []string{}
-		for _, x := range v.([]string) {
-			out = append(out, x)
-		}
-		return out, true
+		return append([]string{}, v.([]string)...), true
 	}
 	permits := func(sub map[string]any, allowKey, blockKey, id string, match func(entry string) bool) bool {
 		if sub == nil {
