@@ -203,7 +203,7 @@ func TestTwoInstances(t *testing.T) {
 					if patchbay.IsCode(err, patchbay.ENotFound) {
 						return nil
 					}
-					return fmt.Errorf("deleted server: %v", err)
+					return fmt.Errorf("deleted server: %w", err)
 				}},
 			{name: "ConnectorVersion",
 				write: func(s *postgres.DB) error { return s.CreateConnector(ctx, storetest.NewConnector("acme", "crm"), nil) },

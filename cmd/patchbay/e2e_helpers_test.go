@@ -50,7 +50,7 @@ func patchbayBinary(t *testing.T) string {
 		binary.path = filepath.Join(binary.dir, "patchbay")
 		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
 		if err != nil {
-			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if binary.err != nil {
