@@ -70,11 +70,11 @@ func (s *DB) RewrapDataKeys(ctx context.Context, keys []vault.WrappedKey) error 
 		for _, k := range keys {
 			tag, err := res.Exec()
 			if err != nil {
-				res.Close()
+				_ = res.Close() // the failed statement's error is the one to report
 				return err
 			}
 			if tag.RowsAffected() != 1 {
-				res.Close()
+				_ = res.Close() // the missing key is the error to report; tx rolls back
 				return fmt.Errorf("data key %s/%d does not exist", k.AccountID, k.Version)
 			}
 		}

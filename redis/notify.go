@@ -97,7 +97,9 @@ func (n *Notifier) Subscribe(ctx context.Context, fn func(Change)) error {
 	}
 	msgs := ps.ChannelWithSubscriptions()
 	go func() {
-		defer ps.Close()
+		// Nobody is left to act on a failed close: ctx has ended or the
+		// Client is closed already.
+		defer func() { _ = ps.Close() }()
 		for {
 			select {
 			case <-ctx.Done():

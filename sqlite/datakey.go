@@ -147,22 +147,8 @@ func (s *DB) SealedRecords(ctx context.Context, accountID, cursor string, limit 
 	}
 	for i := start; i < len(sealedKinds); i++ {
 		k := sealedKinds[i]
-		rows, err := s.db.QueryContext(ctx, k.query, accountID, after, limit)
+		out, err := s.sealedPage(ctx, k.kind, k.query, accountID, after, limit)
 		if err != nil {
-			return nil, "", err
-		}
-		var out []vault.SealedRecord
-		for rows.Next() {
-			var r vault.SealedRecord
-			if err := rows.Scan(&r.Ref, &r.RecordID, &r.Ciphertext); err != nil {
-				rows.Close()
-				return nil, "", err
-			}
-			r.Kind, r.AccountID = k.kind, accountID
-			out = append(out, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, "", err
 		}
 		if len(out) > 0 {
@@ -171,6 +157,25 @@ func (s *DB) SealedRecords(ctx context.Context, accountID, cursor string, limit 
 		after = ""
 	}
 	return nil, "", nil
+}
+
+// sealedPage returns up to limit records of one kind after the ref after.
+func (s *DB) sealedPage(ctx context.Context, kind, query, accountID, after string, limit int) ([]vault.SealedRecord, error) {
+	rows, err := s.db.QueryContext(ctx, query, accountID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []vault.SealedRecord
+	for rows.Next() {
+		var r vault.SealedRecord
+		if err := rows.Scan(&r.Ref, &r.RecordID, &r.Ciphertext); err != nil {
+			return nil, err
+		}
+		r.Kind, r.AccountID = kind, accountID
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // ReplaceSealed swaps one record's ciphertext if it is unchanged.
