@@ -111,7 +111,7 @@ func createDatabase(adminDSN, options string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }() // best effort: the server ends the session with the socket
 	name := "test_" + randomHex(8)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+options); err != nil {
 		return "", err
@@ -134,7 +134,7 @@ func dropDatabase(t testing.TB, adminDSN, dsn string) {
 		t.Logf("testenv: drop database %s: %v", cfg.Database, err)
 		return
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }() // best effort: the server ends the session with the socket
 	name := pgx.Identifier{cfg.Database}.Sanitize()
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	var pe *pgconn.PgError
@@ -220,7 +220,7 @@ func startPostgres(durable bool) (*pgServer, error) {
 	initdb.Env = append(os.Environ(), "LC_ALL=C")
 	if out, err := initdb.CombinedOutput(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s: %v: %s", initdb, err, strings.TrimSpace(string(out)))
+		return nil, fmt.Errorf("%s: %w: %s", initdb, err, strings.TrimSpace(string(out)))
 	}
 	for range 5 {
 		port, err := freePort()
@@ -230,7 +230,7 @@ func startPostgres(durable bool) (*pgServer, error) {
 		if err = srv.spawn(port); err == nil {
 			return srv, nil
 		}
-		srv.log.Write([]byte(fmt.Sprintf("testenv: %v\n", err)))
+		_, _ = fmt.Fprintf(srv.log, "testenv: %v\n", err) // a tailBuffer does not fail
 	}
 	_ = os.RemoveAll(dir)
 	return nil, fmt.Errorf("postgres did not start: %s", strings.TrimSpace(srv.log.String()))
@@ -292,7 +292,7 @@ func (s *pgServer) spawn(port int) error {
 		if err == nil {
 			var version string
 			err = conn.QueryRow(ctx, "SHOW server_version_num").Scan(&version)
-			conn.Close(ctx)
+			_ = conn.Close(ctx) // only a probe; the query's error is what counts
 			cancel()
 			if err != nil {
 				s.stop()
@@ -314,7 +314,7 @@ func (s *pgServer) spawn(port int) error {
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return fmt.Errorf("postgres on port %d not ready after %v: %v", port, postgresReadyTimeout, err)
+			return fmt.Errorf("postgres on port %d not ready after %v: %w", port, postgresReadyTimeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -414,7 +414,7 @@ func serverOwner() (*osUser, error) {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("running as root, and there is no postgres OS user to run PostgreSQL as: %v", err)
+		return nil, fmt.Errorf("running as root, and there is no postgres OS user to run PostgreSQL as: %w", err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)

@@ -279,8 +279,9 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	// The port is free for the server only once this listener is gone.
+	return port, l.Close()
 }
 
 // spawn starts the process and waits until it answers PING.
@@ -340,7 +341,7 @@ func (p *RedisProc) spawn() error {
 		}
 		if time.Now().After(deadline) {
 			p.kill()
-			return fmt.Errorf("redis-server on port %d not ready after %v: %v; log: %s", p.port, redisReadyTimeout, err, log.String())
+			return fmt.Errorf("redis-server on port %d not ready after %v: %w; log: %s", p.port, redisReadyTimeout, err, log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -393,7 +394,7 @@ func redisCommand(addr string, cmds ...string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // best effort: the replies have been read or have failed by then
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return err
 	}
