@@ -79,7 +79,7 @@ func runFloorChild(raw string) int {
 	mux.HandleFunc("GET "+floorMallocs, func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Fprintf(w, "%d %d", ms.Mallocs, ms.TotalAlloc)
+		_, _ = fmt.Fprintf(w, "%d %d", ms.Mallocs, ms.TotalAlloc)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -54,7 +54,7 @@ func buildPatchbay(dir string) (string, error) {
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/patchbay")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/patchbay: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./cmd/patchbay: %w\n%s", err, out)
 	}
 	return bin, nil
 }
@@ -140,7 +140,7 @@ func startPatchbay(bin, dataDir, adminKey string) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { _ = cmd.Wait(); pw.Close(); close(c.done) }()
+	go func() { _ = cmd.Wait(); _ = pw.Close(); close(c.done) }()
 	found := make(chan string, 1)
 	go func() {
 		// Keep draining after the start line so the process never blocks on
@@ -309,7 +309,8 @@ func mallocs(client *http.Client, metricsURL string) (memCount, error) {
 	if err != nil {
 		return memCount{}, err
 	}
-	defer drain(resp.Body)
+	defer resp.Body.Close()
+	defer func() { _, _ = io.Copy(io.Discard, resp.Body) }() // keep the connection reusable
 	var m memCount
 	found := 0
 	sc := bufio.NewScanner(resp.Body)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -384,10 +383,4 @@ func sortedCopy(xs []int64) []int64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s
-}
-
-// drain discards and closes a body (used by one-off requests).
-func drain(r io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, r)
-	_ = r.Close()
 }

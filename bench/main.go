@@ -119,14 +119,14 @@ func run(cfg *config) (*Report, error) {
 	}
 	logf := func(format string, a ...any) {
 		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", a...)
+			_, _ = fmt.Fprintf(cfg.Log, format+"\n", a...)
 		}
 	}
 	tmp, err := os.MkdirTemp("", "patchbay-bench-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 
 	bin := cfg.Binary
 	if bin == "" {

@@ -330,7 +330,7 @@ func machine() Machine {
 				break
 			}
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
@@ -348,7 +348,7 @@ func writeJSON(path string, r *Report) error {
 
 // writeTable prints the scenarios as an aligned text table.
 func writeTable(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "%-48s %9s %9s %9s %9s %8s %9s %7s %7s\n", "scenario", "rps", "p50_us", "p90_us", "p99_us", "cpu_us", "allocs", "/floor", "errors")
+	_, _ = fmt.Fprintf(w, "%-48s %9s %9s %9s %9s %8s %9s %7s %7s\n", "scenario", "rps", "p50_us", "p90_us", "p99_us", "cpu_us", "allocs", "/floor", "errors")
 	for _, s := range r.Scenarios {
 		ratio := ""
 		if s.GatewayOverFloor > 0 {
@@ -363,16 +363,16 @@ func writeTable(w io.Writer, r *Report) {
 		case s.HarnessLimited:
 			note = fmt.Sprintf("  harness-limited (pacer %.0f us late)", s.SchedLagP99US)
 		}
-		fmt.Fprintf(w, "%-48s %9.0f %9.1f %9.1f %9.1f %8.1f %9.1f %7s %7d%s\n", s.Name, s.RPS, s.P50US, s.P90US, s.P99US,
+		_, _ = fmt.Fprintf(w, "%-48s %9.0f %9.1f %9.1f %9.1f %8.1f %9.1f %7s %7d%s\n", s.Name, s.RPS, s.P50US, s.P90US, s.P99US,
 			s.CPUUSPerReq, s.AllocsPerReq, ratio, s.Errors+s.Dropped, note)
 	}
-	fmt.Fprintf(w, "\nmain scenario %s: gateway/floor %.3f, gateway/direct %.3f\n", r.MainScenario, r.GatewayOverFloor, r.GatewayOverDirect)
+	_, _ = fmt.Fprintf(w, "\nmain scenario %s: gateway/floor %.3f, gateway/direct %.3f\n", r.MainScenario, r.GatewayOverFloor, r.GatewayOverDirect)
 	for _, g := range r.Targets {
 		mark := "MISSED"
 		if g.Met {
 			mark = "met"
 		}
-		fmt.Fprintf(w, "  %-6s %-34s %10.1f %-5s (goal %s)\n", mark, g.Name, g.Measured, g.Unit, g.Goal)
+		_, _ = fmt.Fprintf(w, "  %-6s %-34s %10.1f %-5s (goal %s)\n", mark, g.Name, g.Measured, g.Unit, g.Goal)
 	}
 }
 
