@@ -34,12 +34,20 @@ func openOffline(ctx context.Context, e *env, cmd *cobra.Command, cfg *Config, n
 	}
 	o := &offline{cfg: *cfg, db: db}
 	if needVault {
-		if o.v, err = openVault(ctx, cfg, db, e.getenv, func(w string) { fmt.Fprintln(e.stderr, "patchbay: warning:", w) }); err != nil {
-			db.Close()
+		if o.v, err = openVault(ctx, cfg, db, e.getenv, func(w string) { e.stderrf("patchbay: warning: %s\n", w) }); err != nil {
+			_ = db.Close() // the vault's error is the one to report
 			return nil, err
 		}
 	}
 	return o, nil
+}
+
+// close closes the store. The command's work is done or has failed by then,
+// so a failure is only worth a warning.
+func (o *offline) close(e *env) {
+	if err := o.db.Close(); err != nil {
+		e.stderrf("patchbay: warning: close the database: %v\n", err)
+	}
 }
 
 func migrateCmd(e *env) *cobra.Command {
@@ -53,9 +61,9 @@ func migrateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			fmt.Fprintln(e.stdout, "migrations applied")
-			return nil
+			defer o.close(e)
+			_, err = fmt.Fprintln(e.stdout, "migrations applied")
+			return err
 		},
 	}
 	storeFlags(cmd.Flags(), &cfg)
@@ -77,7 +85,7 @@ func keysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
+			defer o.close(e)
 			if master {
 				return rotateMaster(ctx, e, o, newMasterFile)
 			}
@@ -88,15 +96,20 @@ func keysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A failed report does not stop the audit of rotations that
+			// happened; it is returned at the end.
+			var werr error
 			for _, r := range res.Accounts {
-				fmt.Fprintf(e.stdout, "account %s: data key version %d, %d records rewrapped, %d failed, %d skipped, retired %v\n",
-					r.AccountID, r.NewVersion, r.Rewrapped, r.Failed, r.Skipped, r.Retired)
+				if _, err := fmt.Fprintf(e.stdout, "account %s: data key version %d, %d records rewrapped, %d failed, %d skipped, retired %v\n",
+					r.AccountID, r.NewVersion, r.Rewrapped, r.Failed, r.Skipped, r.Retired); err != nil && werr == nil {
+					werr = err
+				}
 				auditCLI(ctx, o.db, r.AccountID, "encryption.keys_rotated", map[string]any{"newVersion": r.NewVersion})
 				if r.Failed > 0 {
 					return fmt.Errorf("account %s: %d records could not be decrypted", r.AccountID, r.Failed)
 				}
 			}
-			return nil
+			return werr
 		},
 	}
 	storeFlags(rotate.Flags(), &cfg)
@@ -114,20 +127,28 @@ func keysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
+			defer o.close(e)
 			st, err := o.v.Status(cmd.Context(), o.db)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "master key fingerprint: %s\n", st.MasterFingerprint)
+			if _, err := fmt.Fprintf(e.stdout, "master key fingerprint: %s\n", st.MasterFingerprint); err != nil {
+				return err
+			}
 			if st.PreviousFingerprint != "" {
-				fmt.Fprintf(e.stdout, "previous master key fingerprint: %s\n", st.PreviousFingerprint)
+				if _, err := fmt.Fprintf(e.stdout, "previous master key fingerprint: %s\n", st.PreviousFingerprint); err != nil {
+					return err
+				}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tVERSION\tSTATUS\tRECORDS\tENCRYPTIONS\tMASTER")
+			if _, err := fmt.Fprintln(tw, "ACCOUNT\tVERSION\tSTATUS\tRECORDS\tENCRYPTIONS\tMASTER"); err != nil {
+				return err
+			}
 			for _, a := range st.Accounts {
 				for _, v := range a.Versions {
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", a.AccountID, v.Version, v.Status, v.Records, v.Encryptions, v.MasterFingerprint)
+					if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", a.AccountID, v.Version, v.Status, v.Records, v.Encryptions, v.MasterFingerprint); err != nil {
+						return err
+					}
 				}
 			}
 			return tw.Flush()
@@ -154,16 +175,22 @@ func rotateMaster(ctx context.Context, e *env, o *offline, path string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "rewrapped %d data keys under master key %s\n", n, vault.Fingerprint(newMaster))
+	// The keys are rewrapped: the new master file is installed even when
+	// this report cannot be written, and the write error returned after.
+	_, werr := fmt.Fprintf(e.stdout, "rewrapped %d data keys under master key %s\n", n, vault.Fingerprint(newMaster))
 	if e.getenv(vault.EnvMasterKey) != "" {
-		fmt.Fprintln(e.stdout, "set PATCHBAY_MASTER_KEY to the new key and PATCHBAY_MASTER_KEY_PREVIOUS to the old one until every instance has restarted")
-		return nil
+		if _, err := fmt.Fprintln(e.stdout, "set PATCHBAY_MASTER_KEY to the new key and PATCHBAY_MASTER_KEY_PREVIOUS to the old one until every instance has restarted"); werr == nil {
+			werr = err
+		}
+		return werr
 	}
 	if err := vault.InstallMasterFile(o.cfg.DataDir, newMaster); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "installed the new %s/master.key; the old key is kept as master.key.previous\n", o.cfg.DataDir)
-	return nil
+	if _, err := fmt.Fprintf(e.stdout, "installed the new %s/master.key; the old key is kept as master.key.previous\n", o.cfg.DataDir); werr == nil {
+		werr = err
+	}
+	return werr
 }
 
 func accountsCmd(e *env) *cobra.Command {
@@ -180,7 +207,7 @@ func accountsCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
+			defer o.close(e)
 			if name == "" {
 				name = args[0]
 			}
@@ -191,7 +218,10 @@ func accountsCmd(e *env) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(e.stdout, "account %s created; admin API key for %s (shown once): %s\n", args[0], adminUser, key)
+			if _, err := fmt.Fprintf(e.stdout, "account %s created; admin API key for %s (shown once): %s\n", args[0], adminUser, key); err != nil {
+				// The account exists; the failure must not pass for success.
+				return fmt.Errorf("account %s created, but its admin API key could not be printed: %w", args[0], err)
+			}
 			return nil
 		},
 	}
@@ -209,15 +239,19 @@ func accountsCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
+			defer o.close(e)
 			all, err := o.db.ListAccounts(cmd.Context())
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME")
+			if _, err := fmt.Fprintln(tw, "ID\tNAME"); err != nil {
+				return err
+			}
 			for _, a := range all {
-				fmt.Fprintf(tw, "%s\t%s\n", a.ID, a.Name)
+				if _, err := fmt.Fprintf(tw, "%s\t%s\n", a.ID, a.Name); err != nil {
+					return err
+				}
 			}
 			return tw.Flush()
 		},
@@ -250,7 +284,7 @@ func apikeysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
+			defer o.close(e)
 			if _, err := o.db.FindAccount(ctx, account); err != nil {
 				return fmt.Errorf("account %q: %w", account, err)
 			}
@@ -259,7 +293,10 @@ func apikeysCmd(e *env) *cobra.Command {
 				return err
 			}
 			auditCLI(ctx, o.db, account, "key.created", map[string]any{"role": role})
-			fmt.Fprintf(e.stdout, "API key for %s in %s (shown once): %s\n", user, account, key)
+			if _, err := fmt.Fprintf(e.stdout, "API key for %s in %s (shown once): %s\n", user, account, key); err != nil {
+				// The key exists; the failure must not pass for success.
+				return fmt.Errorf("API key for %s in %s created, but it could not be printed: %w", user, account, err)
+			}
 			return nil
 		},
 	}

@@ -29,15 +29,21 @@ func connectorsCmd(e *env) *cobra.Command {
 				c, err := connector.Parse(data, nil)
 				if err != nil {
 					bad++
-					fmt.Fprintf(e.stdout, "%s: invalid:%s\n", path, describeProblems(err))
+					if _, err := fmt.Fprintf(e.stdout, "%s: invalid:%s\n", path, describeProblems(err)); err != nil {
+						return err
+					}
 					continue
 				}
 				if _, err := connector.Compile(c); err != nil {
 					bad++
-					fmt.Fprintf(e.stdout, "%s: invalid: %v\n", path, err)
+					if _, err := fmt.Fprintf(e.stdout, "%s: invalid: %v\n", path, err); err != nil {
+						return err
+					}
 					continue
 				}
-				fmt.Fprintf(e.stdout, "%s: ok (%s, %d actions)\n", path, c.ID, c.ActionCount())
+				if _, err := fmt.Fprintf(e.stdout, "%s: ok (%s, %d actions)\n", path, c.ID, c.ActionCount()); err != nil {
+					return err
+				}
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d of %d files are invalid", bad, len(args))
@@ -67,7 +73,7 @@ func connectorsCmd(e *env) *cobra.Command {
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "warning: %s\n", w)
+				e.stderrf("warning: %s\n", w)
 			}
 			_, err = e.stdout.Write(out)
 			return err

@@ -39,6 +39,10 @@ type env struct {
 	stderr io.Writer
 }
 
+// stderrf writes a diagnostic to stderr. A failed write there has nowhere
+// left to be reported, so it is ignored.
+func (e *env) stderrf(format string, args ...any) { _, _ = fmt.Fprintf(e.stderr, format, args...) }
+
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
@@ -57,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "patchbay: %v\n", err)
+	e.stderrf("patchbay: %v\n", err)
 	var ee *exitError
 	var ke *vault.KeyError
 	switch {

@@ -33,12 +33,16 @@ func serveCmd(e *env) *cobra.Command {
 
 func runServe(ctx context.Context, e *env, cfg Config) error {
 	log := newLogger(e.stderr, cfg.LogLevel)
-	say := func(s string) { fmt.Fprintln(e.stderr, s) }
+	say := func(s string) { e.stderrf("%s\n", s) }
 	db, err := openStore(ctx, &cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Warn("closing the database failed", "error", err.Error())
+		}
+	}()
 	v, err := openVault(ctx, &cfg, db, e.getenv, func(w string) { log.Warn(w) })
 	if err != nil {
 		return err
@@ -55,7 +59,7 @@ func runServe(ctx context.Context, e *env, cfg Config) error {
 	}
 	a, err := wire(ctx, cfg, log, db, v)
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // it never served; wire's error is the one to report
 		return err
 	}
 	defer a.close()

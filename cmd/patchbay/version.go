@@ -28,8 +28,8 @@ func versionCmd(e *env) *cobra.Command {
 		Short: "Print version, commit and Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(e.stdout, "patchbay %s (commit %s, %s)\n", version, commit(), runtime.Version())
-			return nil
+			_, err := fmt.Fprintf(e.stdout, "patchbay %s (commit %s, %s)\n", version, commit(), runtime.Version())
+			return err
 		},
 	}
 }
