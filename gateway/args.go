@@ -57,8 +57,11 @@ func parseArgs(raw json.RawMessage, specs []arg) (map[string]json.RawMessage, er
 		}
 		return nil, invalidArgs(argError{Path: path, Message: err.Error()})
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	m := make(map[string]json.RawMessage, len(specs))
+	if err := strictjson.Members(raw, func(name, value []byte) error {
+		m[string(name)] = value
+		return nil
+	}); err != nil {
 		return nil, invalidArgs(argError{Path: "/", Message: "arguments must be an object"})
 	}
 	var errs []argError
@@ -151,8 +154,7 @@ func (s *arg) validate(v json.RawMessage) string {
 }
 
 func str(m map[string]json.RawMessage, name string) string {
-	var s string
-	_ = json.Unmarshal(m[name], &s)
+	s, _ := jsonString(m[name])
 	return s
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/patchbay-mcp/patchbay/policy"
 	"github.com/patchbay-mcp/patchbay/ratelimit"
 	"github.com/patchbay-mcp/patchbay/registry"
+	"github.com/patchbay-mcp/patchbay/strictjson"
 )
 
 // Store is what the MCP face reads.
@@ -321,8 +322,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "resources/read", "prompts/get":
 		writeSSE(w, rpcError(msg.ID, codeInvalidParams, "Invalid params"))
 	case "initialize", "tools/list", "tools/call":
+		var cp callParams
 		if msg.Method == "tools/call" {
-			if fail := checkCallParams(msg.Params); fail != "" {
+			var fail string
+			if cp, fail = parseCallParams(msg.Params); fail != "" {
 				writeSSE(w, rpcError(msg.ID, codeInvalidParams, "Invalid params: "+fail))
 				return
 			}
@@ -337,7 +340,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.view = view
 		if msg.Method == "tools/call" && !h.opts.SDKToolCalls {
-			h.callTool(w, r, c, h.built(c.entry, view), msg.ID, msg.Params)
+			h.callTool(w, r, c, h.built(c.entry, view), msg.ID, cp)
 			return
 		}
 		hw := &hitWriter{ResponseWriter: w, c: c}
@@ -351,30 +354,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// checkCallParams makes sure the SDK sees tools/call params with exactly
-// the member names of the protocol: a case variant such as "Name" must not
-// be read as the tool name by a case-insensitive decoder (§7, parser
-// differential).
-func checkCallParams(p []byte) string {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(p, &m); err != nil {
-		return "params must be an object"
-	}
-	for k := range m {
-		switch k {
-		case "name", "arguments", "_meta":
+// callParams are the exact-case members of tools/call params.
+type callParams struct {
+	name      string
+	arguments json.RawMessage
+}
+
+// parseCallParams makes sure the SDK (and the fast path) see tools/call
+// params with exactly the member names of the protocol: a case variant
+// such as "Name" must not be read as the tool name by a case-insensitive
+// decoder (§7, parser differential). It returns the problem, or "".
+func parseCallParams(p []byte) (callParams, string) {
+	var cp callParams
+	var name []byte
+	problem := ""
+	err := strictjson.Members(p, func(k, v []byte) error {
+		switch string(k) {
+		case "name":
+			name = v
+		case "arguments":
+			cp.arguments = v
+		case "_meta":
 		default:
-			return "unknown member " + k
+			if problem == "" {
+				problem = "unknown member " + string(k)
+			}
 		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return cp, "params must be an object"
+	case problem != "":
+		return cp, problem
 	}
-	name, ok := m["name"]
-	if !ok || len(name) == 0 || name[0] != '"' {
-		return "name must be a string"
+	var ok bool
+	if cp.name, ok = jsonString(name); !ok {
+		return cp, "name must be a string"
 	}
-	if args, ok := m["arguments"]; ok && !isObject(args) && string(args) != "null" {
-		return "arguments must be an object"
+	if cp.arguments != nil && !isObject(cp.arguments) && string(cp.arguments) != "null" {
+		return cp, "arguments must be an object"
 	}
-	return ""
+	if string(cp.arguments) == "null" {
+		cp.arguments = nil
+	}
+	return cp, ""
 }
 
 // hitWriter adds X-Cache-Hit when a tool handler recorded a cache hit

@@ -66,7 +66,8 @@ func invalidRequest(msg string) *rpcFailure {
 }
 
 // parseMessage applies §6.2 step 6. Member names are matched exactly;
-// duplicates anywhere are a parse error.
+// duplicates anywhere are a parse error. The body is scanned twice: once
+// for validity and duplicates, once to take the top level apart.
 func parseMessage(body []byte) (*message, *rpcFailure) {
 	if err := strictjson.Check(body, strictjson.Options{}); err != nil {
 		return nil, parseFailure()
@@ -78,32 +79,36 @@ func parseMessage(body []byte) (*message, *rpcFailure) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, invalidRequest("Invalid Request")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	var m message
+	var version, method []byte
+	bad := false
+	err := strictjson.Members(body, func(name, value []byte) error {
+		switch string(name) {
+		case "jsonrpc":
+			version = value
+		case "method":
+			method = value
+		case "id":
+			if !validID(value) {
+				bad = true
+			}
+			m.ID = value
+		case "params":
+			m.Params = value
+		case "result", "error":
+			bad = true
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, parseFailure()
 	}
-	if _, ok := raw["result"]; ok {
+	if bad || string(version) != `"2.0"` || len(method) == 0 || method[0] != '"' {
 		return nil, invalidRequest("Invalid Request")
 	}
-	if _, ok := raw["error"]; ok {
+	var ok bool
+	if m.Method, ok = jsonString(method); !ok {
 		return nil, invalidRequest("Invalid Request")
-	}
-	if string(raw["jsonrpc"]) != `"2.0"` {
-		return nil, invalidRequest("Invalid Request")
-	}
-	var m message
-	mraw, ok := raw["method"]
-	if !ok || json.Unmarshal(mraw, &m.Method) != nil || len(mraw) == 0 || mraw[0] != '"' {
-		return nil, invalidRequest("Invalid Request")
-	}
-	if id, ok := raw["id"]; ok {
-		if !validID(id) {
-			return nil, invalidRequest("Invalid Request")
-		}
-		m.ID = id
-	}
-	if p, ok := raw["params"]; ok {
-		m.Params = p
 	}
 	isNotification := strings.HasPrefix(m.Method, "notifications/")
 	if m.ID == nil && requestMethods[m.Method] {
@@ -113,6 +118,19 @@ func parseMessage(body []byte) (*message, *rpcFailure) {
 		return nil, invalidRequest("Invalid Request")
 	}
 	return &m, nil
+}
+
+// jsonString decodes a JSON string literal, without an allocation beyond
+// the result when it has no escapes.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
 }
 
 // validID accepts a string or an integer (§6.2 step 6).
@@ -140,13 +158,13 @@ func writeSSE(w http.ResponseWriter, payload []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
+	// The event is complete: one write with a length, not a chunked stream.
+	const pre, post = "event: message\ndata: ", "\n\n"
+	h.Set("Content-Length", strconv.Itoa(len(pre)+len(payload)+len(post)))
 	w.WriteHeader(http.StatusOK)
-	var b bytes.Buffer
-	b.Grow(len(payload) + 24)
-	b.WriteString("event: message\ndata: ")
-	b.Write(payload)
-	b.WriteString("\n\n")
-	_, _ = w.Write(b.Bytes())
+	b := make([]byte, 0, len(pre)+len(payload)+len(post))
+	b = append(append(append(b, pre...), payload...), post...)
+	_, _ = w.Write(b)
 }
 
 func rpcResult(id json.RawMessage, result string) []byte {

@@ -190,15 +190,17 @@ type scanner struct {
 	i     int
 	opts  Options
 	depth int
+	stack []frame
 }
 
 func scan(data []byte, t reflect.Type, opts Options) error {
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = 512
 	}
-	s := &scanner{data: data, opts: opts}
+	var stack [16]frame
+	s := &scanner{data: data, opts: opts, stack: stack[:0]}
 	s.skipWS()
-	if err := s.value(t, "", opts.MaxArray); err != nil {
+	if err := s.value(t, opts.MaxArray); err != nil {
 		return err
 	}
 	s.skipWS()
@@ -246,22 +248,38 @@ func shape(t reflect.Type) reflect.Type {
 	return nil
 }
 
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
+// frame is a member name or array index on the way down to a value. The
+// scanner keeps them on a stack and renders the path only for an error.
+type frame struct {
+	name  []byte
+	index int // -1 for a member
 }
 
-func (s *scanner) value(t reflect.Type, path string, maxArray int) error {
+// path renders the stack as a dot path with [i] for array elements.
+func (s *scanner) path() string {
+	var b strings.Builder
+	for _, f := range s.stack {
+		if f.index >= 0 {
+			b.WriteString("[" + strconv.Itoa(f.index) + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.Write(f.name)
+	}
+	return b.String()
+}
+
+func (s *scanner) value(t reflect.Type, maxArray int) error {
 	if s.i >= len(s.data) {
 		return s.syntax()
 	}
 	switch c := s.data[s.i]; {
 	case c == '{':
-		return s.object(shape(t), path, maxArray)
+		return s.object(shape(t), maxArray)
 	case c == '[':
-		return s.array(shape(t), path, maxArray)
+		return s.array(shape(t), maxArray)
 	case c == '"':
 		_, err := s.str()
 		return err
@@ -324,9 +342,9 @@ func (s *scanner) number() error {
 	return nil
 }
 
-// str scans a string at s.i and returns its decoded value. The fast path
-// (no escapes) returns a substring without copying more than once.
-func (s *scanner) str() (string, error) {
+// str scans a string at s.i and returns its decoded value: a slice of the
+// input when it has no escapes (no copy, no allocation), else a decoded copy.
+func (s *scanner) str() ([]byte, error) {
 	s.i++ // opening quote
 	start := s.i
 	escaped := false
@@ -338,21 +356,22 @@ func (s *scanner) str() (string, error) {
 			s.i++
 			if !escaped {
 				if !utf8.Valid(raw) {
-					return "", s.syntax()
+					return nil, s.syntax()
 				}
-				return string(raw), nil
+				return raw, nil
 			}
-			return unescape(raw)
+			u, err := unescape(raw)
+			return []byte(u), err
 		case c == '\\':
 			escaped = true
 			s.i += 2
 		case c < 0x20:
-			return "", s.syntax()
+			return nil, s.syntax()
 		default:
 			s.i++
 		}
 	}
-	return "", s.syntax()
+	return nil, s.syntax()
 }
 
 func unescape(raw []byte) (string, error) {
@@ -472,10 +491,10 @@ func addFields(m map[string]reflect.Type, t reflect.Type) {
 	}
 }
 
-func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
+func (s *scanner) object(t reflect.Type, maxArray int) error {
 	s.depth++
 	if s.depth > s.opts.MaxDepth {
-		return &Error{Kind: KindDepth, Path: path, Msg: "JSON nesting is too deep"}
+		return &Error{Kind: KindDepth, Path: s.path(), Msg: "JSON nesting is too deep"}
 	}
 	defer func() { s.depth-- }()
 	fs := fieldsOf(t)
@@ -485,7 +504,10 @@ func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
 		s.i++
 		return nil
 	}
-	var seen []string // small objects dominate: a slice beats a map
+	// Small objects dominate: a fixed array of names on the stack beats a
+	// map until it overflows.
+	var seenArr [16][]byte
+	seen := seenArr[:0]
 	var seenMap map[string]struct{}
 	for {
 		if s.i >= len(s.data) || s.data[s.i] != '"' {
@@ -495,33 +517,40 @@ func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
 		if err != nil {
 			return err
 		}
-		p := join(path, name)
+		s.stack = append(s.stack, frame{name: name, index: -1})
+		dup := false
 		if seenMap != nil {
-			if _, dup := seenMap[name]; dup {
-				return &Error{Kind: KindDuplicate, Path: p, Msg: "duplicate field " + strconv.Quote(p)}
-			}
-			seenMap[name] = struct{}{}
+			_, dup = seenMap[string(name)]
+			seenMap[string(name)] = struct{}{}
 		} else {
 			for _, n := range seen {
-				if n == name {
-					return &Error{Kind: KindDuplicate, Path: p, Msg: "duplicate field " + strconv.Quote(p)}
+				if string(n) == string(name) {
+					dup = true
+					break
 				}
 			}
-			seen = append(seen, name)
-			if len(seen) > 16 {
-				seenMap = make(map[string]struct{}, 32)
+			if len(seen) < cap(seen) {
+				seen = append(seen, name)
+			} else {
+				seenMap = make(map[string]struct{}, 2*len(seen))
 				for _, n := range seen {
-					seenMap[n] = struct{}{}
+					seenMap[string(n)] = struct{}{}
 				}
+				seenMap[string(name)] = struct{}{}
 			}
+		}
+		if dup {
+			ps := s.path()
+			return &Error{Kind: KindDuplicate, Path: ps, Msg: "duplicate field " + strconv.Quote(ps)}
 		}
 		var ft reflect.Type
 		switch {
 		case fs.any:
 		case fs.names != nil:
 			var ok bool
-			if ft, ok = fs.names[name]; !ok {
-				return &Error{Kind: KindUnknown, Path: p, Msg: "unknown field " + strconv.Quote(p)}
+			if ft, ok = fs.names[string(name)]; !ok {
+				ps := s.path()
+				return &Error{Kind: KindUnknown, Path: ps, Msg: "unknown field " + strconv.Quote(ps)}
 			}
 		default:
 			ft = fs.elem
@@ -533,16 +562,17 @@ func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
 		s.i++
 		s.skipWS()
 		limit := maxArray
-		if path == "" && s.depth == 1 {
+		if s.depth == 1 {
 			for _, u := range s.opts.Unbounded {
-				if u == name {
+				if u == string(name) {
 					limit = 0
 				}
 			}
 		}
-		if err := s.value(ft, p, limit); err != nil {
+		if err := s.value(ft, limit); err != nil {
 			return err
 		}
+		s.stack = s.stack[:len(s.stack)-1]
 		s.skipWS()
 		if s.i >= len(s.data) {
 			return s.syntax()
@@ -560,10 +590,10 @@ func (s *scanner) object(t reflect.Type, path string, maxArray int) error {
 	}
 }
 
-func (s *scanner) array(t reflect.Type, path string, maxArray int) error {
+func (s *scanner) array(t reflect.Type, maxArray int) error {
 	s.depth++
 	if s.depth > s.opts.MaxDepth {
-		return &Error{Kind: KindDepth, Path: path, Msg: "JSON nesting is too deep"}
+		return &Error{Kind: KindDepth, Path: s.path(), Msg: "JSON nesting is too deep"}
 	}
 	defer func() { s.depth-- }()
 	var et reflect.Type
@@ -578,11 +608,14 @@ func (s *scanner) array(t reflect.Type, path string, maxArray int) error {
 	}
 	for n := 0; ; n++ {
 		if maxArray > 0 && n >= maxArray {
-			return &Error{Kind: KindArray, Path: path, Msg: path + " may hold at most " + strconv.Itoa(maxArray) + " items"}
+			ps := s.path()
+			return &Error{Kind: KindArray, Path: ps, Msg: ps + " may hold at most " + strconv.Itoa(maxArray) + " items"}
 		}
-		if err := s.value(et, path+"["+strconv.Itoa(n)+"]", maxArray); err != nil {
+		s.stack = append(s.stack, frame{index: n})
+		if err := s.value(et, maxArray); err != nil {
 			return err
 		}
+		s.stack = s.stack[:len(s.stack)-1]
 		s.skipWS()
 		if s.i >= len(s.data) {
 			return s.syntax()
