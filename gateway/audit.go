@@ -55,7 +55,7 @@ func (w *auditWriter) drop() {
 
 func (w *auditWriter) run() {
 	defer close(w.done)
-	batch := make([]*patchbay.AuditEvent, 0, 256)
+	batch := make([]*patchbay.AuditEvent, 0, 1024)
 	waiting := false // the last write found the database unreachable
 	flush := func() {
 		if len(batch) == 0 {
@@ -90,7 +90,9 @@ func (w *auditWriter) run() {
 		}
 		w.mu.Unlock()
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
+	// Larger, less frequent transactions cost the database less per event;
+	// a quarter second is still well inside what audit readers expect.
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -108,7 +110,7 @@ func (w *auditWriter) run() {
 			}
 			batch = append(batch, e)
 			// While the database is away only the tick retries.
-			if len(batch) >= 256 && !waiting {
+			if len(batch) >= 1024 && !waiting {
 				flush()
 			}
 		case <-tick.C:
