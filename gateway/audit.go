@@ -13,6 +13,7 @@ import (
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/ids"
 	"github.com/patchbay-mcp/patchbay/ratelimit"
+	"github.com/patchbay-mcp/patchbay/strictjson"
 )
 
 // auditWriter batches data-plane audit events off the request path. The
@@ -135,25 +136,23 @@ func (h *Handler) event(c *call, typ, outcome string) *patchbay.AuditEvent {
 
 // toolCalled records tool.called with the argument names only (§16).
 func (h *Handler) toolCalled(c *call, tool, kind string, raw json.RawMessage, res *mcp.CallToolResult) {
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &m)
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
+	var names []string
+	if len(raw) > 0 {
+		_ = strictjson.Members(raw, func(name, _ []byte) error {
+			names = append(names, string(name))
+			return nil
+		})
+	}
+	if names == nil {
+		names = []string{}
 	}
 	sort.Strings(names)
 	outcome, code := patchbay.OutcomeSuccess, ""
 	if res.IsError {
 		outcome = patchbay.OutcomeFailure
-		if env, ok := res.StructuredContent.(json.RawMessage); ok {
-			var parsed struct {
-				Error struct {
-					Code string `json:"code"`
-				} `json:"error"`
-			}
-			_ = json.Unmarshal(env, &parsed)
-			code = parsed.Error.Code
-		}
+		c.mu.Lock()
+		code = c.errCode // recorded by fail
+		c.mu.Unlock()
 		if code == patchbay.EForbidden {
 			outcome = patchbay.OutcomeDenied
 		}

@@ -147,6 +147,7 @@ type call struct {
 	requestID  string
 	clientIP   string
 	cacheHit   bool
+	errCode    string // the code of the last tool error, for tool.called
 	mu         sync.Mutex
 }
 

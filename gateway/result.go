@@ -31,6 +31,9 @@ func ok(v any) *mcp.CallToolResult { return okRaw(marshal(v)) }
 // isError (§3.3, §7). Internal errors show only "Internal error".
 func (c *call) fail(err error, extra ...any) *mcp.CallToolResult {
 	code, msg := patchbay.ErrorCode(err), patchbay.ErrorMessage(err)
+	c.mu.Lock()
+	c.errCode = code
+	c.mu.Unlock()
 	details := map[string]any{}
 	for k, v := range patchbay.ErrorDetails(err) {
 		details[k] = v
