@@ -10,7 +10,6 @@ import (
 	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/connector"
 	"github.com/patchbay-mcp/patchbay/oauth"
-	"github.com/patchbay-mcp/patchbay/registry"
 	"github.com/patchbay-mcp/patchbay/shape"
 )
 
@@ -256,18 +255,17 @@ func (h *Handler) selectCredential(c *call, conn *patchbay.Connector, arg string
 		}
 		return nil
 	}
+	// 1. the header, when it names a candidate of this connector; 2. the
+	// argument; 3. the most recently used active one, else the most recent
+	// candidate to report.
 	var chosen *patchbay.Credential
-	explicit := false
 	if c.credHeader != "" {
 		chosen = find(c.credHeader)
-		explicit = chosen != nil
 	}
 	if chosen == nil && arg != "" {
-		chosen = find(arg)
-		if chosen == nil {
+		if chosen = find(arg); chosen == nil {
 			return nil, patchbay.Errorf(patchbay.ECredentialNotFound, "Credential not found").Reason("missing").With("credentialId", arg)
 		}
-		explicit = true
 	}
 	if chosen == nil {
 		for _, cr := range cands {
@@ -283,7 +281,6 @@ func (h *Handler) selectCredential(c *call, conn *patchbay.Connector, arg string
 	if chosen.Status == patchbay.CredentialActive {
 		return chosen, nil
 	}
-	_ = explicit
 	return nil, h.creds.NotActive(c.ctx, chosen, c.redirectURI(), c.server.ID)
 }
 
@@ -301,5 +298,3 @@ func (h *Handler) missingCredential(c *call, conn *patchbay.Connector) error {
 	}
 	return err
 }
-
-var _ = registry.Entry{}

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -575,5 +574,3 @@ func (h *Handler) refreshConnector(c *call) error {
 	}
 	return c.json(http.StatusOK, out)
 }
-
-var _ = sort.Strings
