@@ -1,5 +1,5 @@
 # Thin wrappers: every target can be typed by hand.
-.PHONY: run test check vet lint fmt bench conformance
+.PHONY: run test check vet lint fmt bench conformance harness
 
 run: ## run Patchbay on embedded SQLite
 	go run ./cmd/patchbay serve
@@ -20,3 +20,9 @@ lint: ## golangci-lint v2 with .golangci.yml
 
 bench: ## micro-benchmarks on the hot path
 	go test -run '^$$' -bench . -benchmem ./...
+
+conformance: ## the MCP conformance suite against a real server's token URL
+	go test -count=1 -run TestConformance -v ./cmd/patchbay
+
+harness: ## side-by-side end-to-end benchmark (docs/performance.md)
+	go run ./bench -quick -out report.json
