@@ -43,14 +43,21 @@ func RedirectAllowed(uri, publicURL string, entries []string) bool {
 			continue
 		}
 		if strings.EqualFold(u.Scheme, eu.Scheme) && strings.EqualFold(u.Hostname(), eu.Hostname()) &&
-			effectivePort(u) == effectivePort(eu) && u.EscapedPath() == eu.EscapedPath() {
+			EffectivePort(u) == EffectivePort(eu) && u.EscapedPath() == eu.EscapedPath() {
 			return true
 		}
 	}
 	return false
 }
 
-func effectivePort(u *url.URL) string {
+// SameOrigin reports whether a and b have the same scheme, host
+// (case-insensitive) and effective port.
+func SameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && EffectivePort(a) == EffectivePort(b)
+}
+
+// EffectivePort is u's port, or the scheme's default (443, 80).
+func EffectivePort(u *url.URL) string {
 	if p := u.Port(); p != "" {
 		return p
 	}

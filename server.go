@@ -75,7 +75,12 @@ func (s *Server) Validate() error {
 func (s *Server) TokenExpired(now time.Time) bool { return !now.Before(s.TokenExpiresAt) }
 
 // Slug turns a server name into the first part of its ID (§5.2).
-func Slug(name string) string {
+func Slug(name string) string { return SlugN(name, 40) }
+
+// SlugN is the slug of §5.2 cut to max characters: lower case, every run
+// of characters outside [a-z0-9] one "-", no "-" at either end; "server"
+// when nothing is left. The OpenAPI importer derives connector IDs with it.
+func SlugN(name string, max int) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(name) {
@@ -90,8 +95,8 @@ func Slug(name string) string {
 		dash = true
 	}
 	s := b.String()
-	if len(s) > 40 {
-		s = strings.TrimRight(s[:40], "-")
+	if len(s) > max {
+		s = strings.TrimRight(s[:max], "-")
 	}
 	if s == "" {
 		return "server"

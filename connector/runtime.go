@@ -177,7 +177,7 @@ func (r *Runtime) checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	first := via[0]
 	st, _ := first.Context().Value(redirectKey{}).(*redirectState)
-	if !sameOrigin(first.URL, req.URL) {
+	if !patchbay.SameOrigin(first.URL, req.URL) {
 		if st == nil || st.credentials {
 			if st != nil && req.Response != nil {
 				st.status = req.Response.StatusCode
@@ -203,23 +203,6 @@ func (r *Runtime) checkRedirect(req *http.Request, via []*http.Request) error {
 		return r.next(req, via)
 	}
 	return nil
-}
-
-func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
-}
-
-func effectivePort(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return "443"
-	case "http":
-		return "80"
-	}
-	return ""
 }
 
 // Execute runs one action (§7.4 from parameter validation on, §11.3). It

@@ -222,27 +222,9 @@ func (h *Handler) authFailed(c *call, srv *patchbay.Server, reason string) {
 // rateLimitedAudit records the first 429 per key per minute (§16).
 func (h *Handler) rateLimitedAudit(c *call, d ratelimit.Decision) {
 	key := c.server.ID + "\x00" + c.principal.UserID
-	now := h.opts.Now()
-	h.mu.Lock()
-	if h.limitedAt == nil {
-		h.limitedAt = map[string]time.Time{}
-	}
-	last, seen := h.limitedAt[key]
-	if seen && now.Sub(last) < time.Minute {
-		h.mu.Unlock()
+	if !h.refusals.First(key, h.opts.Now()) {
 		return
 	}
-	if len(h.limitedAt) >= 4096 {
-		// Old entries only suppress duplicate events; forgetting those
-		// older than a minute bounds the map.
-		for k, at := range h.limitedAt {
-			if now.Sub(at) >= time.Minute {
-				delete(h.limitedAt, k)
-			}
-		}
-	}
-	h.limitedAt[key] = now
-	h.mu.Unlock()
 	e := h.event(c, "rate.limited", patchbay.OutcomeDenied)
 	e.ErrorCode = patchbay.ERateLimited
 	e.Details = map[string]any{"limit": d.Limit}

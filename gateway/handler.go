@@ -81,8 +81,8 @@ type Handler struct {
 	servers    map[string]*serverEntry
 	serverGens generations // Invalidate calls per server ID (cache.go)
 	holders    map[string]holderEntry
-	holderGen  uint64 // counts KeysChanged calls (auth.go)
-	limitedAt  map[string]time.Time
+	holderGen  uint64             // counts KeysChanged calls (auth.go)
+	refusals   ratelimit.Refusals // the first 429 per key and minute is audited
 	toucher    *toucher
 	creds2     *credCache
 	specs      sync.Map // *patchbay.Action -> *shape.Spec

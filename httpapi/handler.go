@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/patchbay-mcp/patchbay"
@@ -72,8 +71,7 @@ type Handler struct {
 	creds   Credentials
 	router  router
 
-	mu        sync.Mutex
-	limitedAt map[string]time.Time // rate-limit key -> last rate.limited event
+	refusals ratelimit.Refusals // first 429 per key and minute is audited
 }
 
 // New returns the management handler.
@@ -227,23 +225,9 @@ func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, p *patchbay.
 // minute (§16), so that a client hammering a closed window does not flood
 // the audit log.
 func (h *Handler) auditRateLimited(r *http.Request, p *patchbay.Principal, key string, d ratelimit.Decision, now time.Time) {
-	h.mu.Lock()
-	if h.limitedAt == nil {
-		h.limitedAt = map[string]time.Time{}
-	}
-	if last, seen := h.limitedAt[key]; seen && now.Sub(last) < time.Minute {
-		h.mu.Unlock()
+	if !h.refusals.First(key, now) {
 		return
 	}
-	if len(h.limitedAt) >= 4096 {
-		for k, at := range h.limitedAt {
-			if now.Sub(at) >= time.Minute {
-				delete(h.limitedAt, k)
-			}
-		}
-	}
-	h.limitedAt[key] = now
-	h.mu.Unlock()
 	e := h.event(r, p, "rate.limited", patchbay.OutcomeDenied)
 	e.ErrorCode = patchbay.ERateLimited
 	e.Details = map[string]any{"limit": d.Limit}

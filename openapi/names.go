@@ -3,7 +3,8 @@ package openapi
 import (
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/patchbay-mcp/patchbay"
 )
 
 // Limits of the definition format (§11.1) and of the import (§11.5).
@@ -49,30 +50,7 @@ func resourceID(s string) string {
 }
 
 // connectorID is the slug of §5.2 without the random suffix, cut to 48.
-func connectorID(title string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(title) {
-		if r < utf8.RuneSelf && isLowerAlnum(byte(r)) {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	id := b.String()
-	if len(id) > maxConnectorIDLen {
-		id = strings.TrimRight(id[:maxConnectorIDLen], "-")
-	}
-	if id == "" {
-		// §5.2's fallback for a name without a single [a-z0-9] character.
-		id = "server"
-	}
-	return id
-}
+func connectorID(title string) string { return patchbay.SlugN(title, maxConnectorIDLen) }
 
 // underscore maps every run of characters outside the allowed set to one _
 // and trims _ at both ends. lower selects [a-z0-9] (resource ids) instead of
