@@ -18,7 +18,7 @@ func TestWarmCallNeedsNoDatabase(t *testing.T) {
 		t.Fatalf("warm-up call failed: %v", res)
 	}
 	calls := w.upstreamCalls()
-	if err := w.store.DB.Close(); err != nil {
+	if err := w.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
