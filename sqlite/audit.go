@@ -27,7 +27,7 @@ func (s *DB) WriteAudit(ctx context.Context, events ...*patchbay.AuditEvent) err
 		for start := 0; start < len(events); start += perStatement {
 			batch := events[start:min(len(events), start+perStatement)]
 			var q strings.Builder
-			q.WriteString(`INSERT INTO audit_events (id, account_id, type, time_ms, actor_kind, actor_key_id, actor_user_id,
+			q.WriteString(`INSERT OR IGNORE INTO audit_events (id, account_id, type, time_ms, actor_kind, actor_key_id, actor_user_id,
 				user_id, server_id, connector_id, action_id, credential_id, request_id, outcome, error_code, duration_ms, client_ip, details) VALUES `)
 			args := make([]any, 0, 18*len(batch))
 			for i, e := range batch {
