@@ -44,9 +44,21 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
+// ErrorBody is the §3.1 error envelope, members in the contract's order.
+type ErrorBody struct {
+	Error ErrorObject `json:"error"`
+}
+
+// ErrorObject is the envelope's error member.
+type ErrorObject struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
 // Envelope builds the §3.1 error object for err. Errors that are not
 // *patchbay.Error become INTERNAL_ERROR "Internal error".
-func Envelope(err error, requestID string) map[string]any {
+func Envelope(err error, requestID string) ErrorBody {
 	code, msg := patchbay.EInternal, "Internal error"
 	details := map[string]any{}
 	var pe *patchbay.Error
@@ -57,7 +69,7 @@ func Envelope(err error, requestID string) map[string]any {
 		}
 	}
 	details["requestId"] = requestID
-	return map[string]any{"error": map[string]any{"code": code, "message": msg, "details": details}}
+	return ErrorBody{Error: ErrorObject{Code: code, Message: msg, Details: details}}
 }
 
 // WriteError writes err as the error envelope with the status of its code.

@@ -7,6 +7,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/patchbay-mcp/patchbay"
+	"github.com/patchbay-mcp/patchbay/frontdoor"
 )
 
 // marshal encodes v compactly without HTML escaping (§7 output rule).
@@ -42,6 +43,6 @@ func (c *call) fail(err error, extra ...any) *mcp.CallToolResult {
 		details[extra[i].(string)] = extra[i+1]
 	}
 	details["requestId"] = c.requestID
-	env := marshal(map[string]any{"error": map[string]any{"code": code, "message": msg, "details": details}})
+	env := marshal(frontdoor.ErrorBody{Error: frontdoor.ErrorObject{Code: code, Message: msg, Details: details}})
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(env)}}, StructuredContent: env, IsError: true}
 }
