@@ -38,12 +38,28 @@ func invalidParams(errs []ParamError) *patchbay.Error {
 // it, so that the gateway can validate before a cache lookup. It returns
 // ACTION_NOT_FOUND or INVALID_REQUEST ("Invalid parameters", details.errors).
 func (r *Runtime) Validate(c *Compiled, actionID string, params json.RawMessage) error {
+	_, err := r.Check(c, actionID, params)
+	return err
+}
+
+// Checked is parameters validated for one action. Passed back in
+// Call.Checked, it spares Execute a second parse and schema validation.
+type Checked struct {
+	action *compiledAction
+	args   *args
+}
+
+// Check is Validate returning the validated parameters for Execute.
+func (r *Runtime) Check(c *Compiled, actionID string, params json.RawMessage) (*Checked, error) {
 	ca, err := c.action(actionID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = ca.validate(params)
-	return err
+	a, err := ca.validate(params)
+	if err != nil {
+		return nil, err
+	}
+	return &Checked{action: ca, args: a}, nil
 }
 
 func (c *Compiled) action(id string) (*compiledAction, error) {

@@ -59,6 +59,9 @@ type Call struct {
 	ActionID    string
 	Params      json.RawMessage  // the parameters object; empty means {}
 	Credentials CredentialSource // nil for connectors without auth
+	// Checked, from Runtime.Check on the same Params, skips validating
+	// them again.
+	Checked *Checked
 }
 
 // Result is a 2xx upstream answer.
@@ -215,8 +218,10 @@ func (r *Runtime) Execute(ctx context.Context, call *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := ca.validate(call.Params)
-	if err != nil {
+	var a *args
+	if call.Checked != nil && call.Checked.action == ca {
+		a = call.Checked.args
+	} else if a, err = ca.validate(call.Params); err != nil {
 		return nil, err
 	}
 	budget, cancel := context.WithTimeout(ctx, r.timeout)

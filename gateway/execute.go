@@ -32,7 +32,8 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
-	if err := h.runtime.Validate(e.Compiled, actionID, params); err != nil {
+	checked, err := h.runtime.Check(e.Compiled, actionID, params)
+	if err != nil {
 		return c.fail(err, ids...)
 	}
 	conn := e.Connector
@@ -82,7 +83,7 @@ func (h *Handler) execute(c *call, connectorID, actionID string, params json.Raw
 
 	callStart := h.opts.Now()
 	result, err := h.runtime.Execute(c.ctx, &connector.Call{AccountID: c.principal.AccountID, Connector: e.Compiled, ActionID: actionID,
-		Params: params, Credentials: src})
+		Params: params, Credentials: src, Checked: checked})
 	h.metrics().upstream(conn, err, h.opts.Now().Sub(callStart))
 	reached := err == nil || reachedUpstream(err)
 	if cred != nil && reached {
