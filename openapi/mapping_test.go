@@ -190,6 +190,37 @@ paths:
 				Params: js(t, `{"type":"object","properties":{"b":{"type":"string","x-in":"body"}}}`)}},
 		},
 		{
+			name: "SchemalessAndWildcardBodies",
+			doc: doc30(`paths:
+  /bare:
+    post:
+      operationId: bare
+      requestBody: {content: {application/json: null}}
+      responses: {'200': {description: ok}}
+  /any:
+    post:
+      operationId: any
+      requestBody: {required: true, content: {'*/*': {schema: {type: object, properties: {c: {type: integer}}}}}}
+      responses: {'200': {description: ok, content: {'*/*': {schema: {type: object, properties: {rows: {type: array}}}}}}}
+  /formwins:
+    post:
+      operationId: formwins
+      requestBody:
+        content:
+          '*/*': {schema: {type: object, properties: {w: {type: string}}}}
+          application/x-www-form-urlencoded: {schema: {type: object, properties: {f: {type: string}}}}
+      responses: {'200': {description: ok}}
+`),
+			want: []actionView{
+				{Resource: "bare", ID: "bare", Name: "bare", Method: "POST", Path: "/bare",
+					Params: js(t, `{"type":"object","properties":{"body":{"x-in":"body","x-body-root":true}}}`)},
+				{Resource: "any", ID: "any", Name: "any", Method: "POST", Path: "/any", ItemsPath: "rows",
+					Params: js(t, `{"type":"object","properties":{"c":{"type":"integer","x-in":"body"}}}`)},
+				{Resource: "formwins", ID: "formwins", Name: "formwins", Method: "POST", Path: "/formwins", BodyEncoding: "form",
+					Params: js(t, `{"type":"object","properties":{"f":{"type":"string","x-in":"body"}}}`)},
+			},
+		},
+		{
 			name: "NonObjectBodyRoot",
 			doc: doc30(`paths:
   /batch/{id}:

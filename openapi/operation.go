@@ -436,6 +436,9 @@ func (m *mapper) requestBody(r opRef) (props []prop, encoding, skip string) {
 		}
 	}
 	if mt == nil {
+		mt = wildcardMedia(rb.Content)
+	}
+	if mt == nil {
 		types := sortedKeys(rb.Content)
 		if len(types) == 1 {
 			return nil, "", "unsupported request content type " + types[0]
@@ -499,7 +502,9 @@ func (m *mapper) requestBody(r opRef) (props []prop, encoding, skip string) {
 	return []prop{{wire: "body", in: "body", schema: o, required: rb.Required, bodyRoot: true}}, encoding, ""
 }
 
-// jsonMedia picks application/json, else the first */*+json type.
+// jsonMedia picks application/json, else the first */*+json type. A media
+// type written without an object (`application/json:` with no schema) is an
+// unconstrained body, not a missing one.
 func jsonMedia(content openapi3.Content) (*openapi3.MediaType, string) {
 	var plus string
 	for _, k := range sortedKeys(content) {
@@ -508,22 +513,41 @@ func jsonMedia(content openapi3.Content) (*openapi3.MediaType, string) {
 			continue
 		}
 		if mt == "application/json" {
-			return content[k], k
+			return mediaOrEmpty(content[k]), k
 		}
 		if plus == "" && strings.HasSuffix(mt, "+json") {
 			plus = k
 		}
 	}
 	if plus != "" {
-		return content[plus], plus
+		return mediaOrEmpty(content[plus]), plus
 	}
 	return nil, ""
+}
+
+// wildcardMedia picks */* or application/*: the API takes anything, and JSON
+// is what Patchbay sends. Swagger 2.0 documents without consumes convert to
+// */*.
+func wildcardMedia(content openapi3.Content) *openapi3.MediaType {
+	for _, k := range sortedKeys(content) {
+		if mt, _, err := mime.ParseMediaType(k); err == nil && (mt == "*/*" || mt == "application/*") {
+			return mediaOrEmpty(content[k])
+		}
+	}
+	return nil
+}
+
+func mediaOrEmpty(mt *openapi3.MediaType) *openapi3.MediaType {
+	if mt == nil {
+		return &openapi3.MediaType{}
+	}
+	return mt
 }
 
 func formMedia(content openapi3.Content) *openapi3.MediaType {
 	for _, k := range sortedKeys(content) {
 		if mt, _, err := mime.ParseMediaType(k); err == nil && mt == "application/x-www-form-urlencoded" {
-			return content[k]
+			return mediaOrEmpty(content[k])
 		}
 	}
 	return nil
@@ -548,6 +572,9 @@ func itemsPath(op *openapi3.Operation) string {
 		return ""
 	}
 	mt, _ := jsonMedia(resp.Value.Content)
+	if mt == nil {
+		mt = wildcardMedia(resp.Value.Content)
+	}
 	if mt == nil || mt.Schema == nil {
 		return ""
 	}

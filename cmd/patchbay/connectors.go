@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/patchbay-mcp/patchbay"
 	"github.com/patchbay-mcp/patchbay/connector"
 	"github.com/patchbay-mcp/patchbay/openapi"
 )
@@ -63,6 +65,16 @@ func connectorsCmd(e *env) *cobra.Command {
 			}
 			res, err := openapi.Import(data, &openapi.Options{ID: id, BaseURL: baseURL})
 			if err != nil {
+				// The warnings say why each operation was skipped, which is
+				// what the user needs when none could be imported.
+				var pe *patchbay.Error
+				if errors.As(err, &pe) {
+					if ws, ok := pe.Details["warnings"].([]string); ok {
+						for _, w := range ws {
+							e.stderrf("warning: %s\n", w)
+						}
+					}
+				}
 				return fmt.Errorf("%s: %s", args[0], describeProblems(err))
 			}
 			if problems := connector.Validate(res.Connector, nil); len(problems) > 0 {

@@ -66,3 +66,32 @@ func TestStdoutWriteFailureFailsTheCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestImportOpenAPIExplainsNothingImported: when no operation survives, the
+// warnings say why each was skipped, so the user can fix the document.
+func TestImportOpenAPIExplainsNothingImported(t *testing.T) {
+	t.Parallel()
+	doc := filepath.Join(t.TempDir(), "api.yaml")
+	body := `openapi: 3.0.3
+info: {title: Uploads, version: "1"}
+servers: [{url: "https://api.example.com"}]
+paths:
+  /files:
+    post:
+      requestBody: {content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+      responses: {'200': {description: ok}}
+`
+	if err := os.WriteFile(doc, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"connectors", "import-openapi", doc}, func(string) string { return "" }, &stdout, &stderr)
+	if code == 0 || stdout.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q", code, stdout.String())
+	}
+	want := "warning: operation POST /files skipped: unsupported request content type application/octet-stream\n" +
+		"patchbay: " + doc + ": no operation of the document could be imported\n"
+	if d := cmp.Diff(want, stderr.String()); d != "" {
+		t.Errorf("stderr (-want +got):\n%s", d)
+	}
+}
