@@ -240,22 +240,32 @@ func parsePost(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm() // a bad body leaves csrf empty: 403
 }
 
-// startSubmit serves POST /oauth/start/{flowId}: CSRF check, single use,
-// then 303 to the provider with state and the PKCE challenge.
-func (m *Manager) startSubmit(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	f, status, err := m.loadFlow(r, patchbay.FlowOAuth)
+// submittedFlow loads the flow a POST names and checks its CSRF token. It
+// returns nil when the request has been answered (or err is to be).
+func (m *Manager) submittedFlow(w http.ResponseWriter, r *http.Request, kind string) (*patchbay.Flow, error) {
+	f, status, err := m.loadFlow(r, kind)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if status != 0 {
 		m.message(w, status)
-		return nil
+		return nil, nil
 	}
 	parsePost(w, r)
 	if !m.cookieMatches(r, csrfCookie, r.PostForm.Get("csrf")) {
 		m.message(w, http.StatusForbidden)
-		return nil
+		return nil, nil
+	}
+	return f, nil
+}
+
+// startSubmit serves POST /oauth/start/{flowId}: CSRF check, single use,
+// then 303 to the provider with state and the PKCE challenge.
+func (m *Manager) startSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	f, err := m.submittedFlow(w, r, patchbay.FlowOAuth)
+	if f == nil {
+		return err
 	}
 	conn, scheme, ok := m.oauthConnector(ctx, f)
 	if !ok {
@@ -272,7 +282,7 @@ func (m *Manager) startSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	state := ids.Token43(m.random)
 	sum := sha256.Sum256([]byte(state))
-	f, status, err = m.consume(ctx, f.ID, sum[:])
+	f, status, err := m.consume(ctx, f.ID, sum[:])
 	if err != nil {
 		return err
 	}
@@ -619,18 +629,9 @@ func (m *Manager) renderForm(w http.ResponseWriter, ctx context.Context, status 
 // formSubmit serves POST /oauth/form/{flowId} (§13.6).
 func (m *Manager) formSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f, status, err := m.loadFlow(r, patchbay.FlowForm)
-	if err != nil {
+	f, err := m.submittedFlow(w, r, patchbay.FlowForm)
+	if f == nil {
 		return err
-	}
-	if status != 0 {
-		m.message(w, status)
-		return nil
-	}
-	parsePost(w, r)
-	if !m.cookieMatches(r, csrfCookie, r.PostForm.Get("csrf")) {
-		m.message(w, http.StatusForbidden)
-		return nil
 	}
 	conn, scheme, ok := m.formConnector(ctx, f)
 	if !ok {
@@ -648,7 +649,7 @@ func (m *Manager) formSubmit(w http.ResponseWriter, r *http.Request) error {
 		m.renderForm(w, ctx, http.StatusBadRequest, f, conn, scheme, values, patchbay.ErrorMessage(err))
 		return nil
 	}
-	f, status, err = m.consume(ctx, f.ID, nil)
+	f, status, err := m.consume(ctx, f.ID, nil)
 	if err != nil {
 		return err
 	}
